@@ -1,0 +1,1 @@
+"""The ``prep-iac`` command line: thin click commands over the library."""

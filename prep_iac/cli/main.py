@@ -1,0 +1,40 @@
+"""Entry point of ``prep-iac``: the top-level group and its error handling."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from prep_iac import __version__
+from prep_iac.cli.config import config
+from prep_iac.cli.elections import elections
+from prep_iac.models.loading import ConfigError
+
+err_console = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prep-iac")
+def cli() -> None:
+    """Provision PREP difusor hosts and publish preliminary-results cuts to them."""
+
+
+cli.add_command(elections)
+cli.add_command(config)
+
+
+def main() -> None:
+    """Run the CLI; configuration problems print as a list, not a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
