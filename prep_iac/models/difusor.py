@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -17,6 +19,8 @@ from pydantic import (
     EmailStr,
     Field,
     HttpUrl,
+    ModelWrapValidatorHandler,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -158,33 +162,57 @@ class Registry(BaseModel):
     election: str = Field(description="Election preset id or path, e.g. coahuila-2018.")
     difusores: list[Difusor] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique(self) -> Registry:
-        first_id: dict[str, int] = {}
-        first_target: dict[tuple[str, int, str, str], tuple[int, int]] = {}
-        problems: list[tuple[Loc, object, str]] = []
-        for i, difusor in enumerate(self.difusores):
-            where = first_id.setdefault(difusor.id, i)
-            if where != i:
-                problems.append(
-                    (("difusores", i, "id"), difusor.id, f"a unique id (difusores[{where}] has it)")
-                )
-            for j, node in enumerate(difusor.nodes):
-                target = (node.host, node.port, difusor.sftp_user, difusor.publication_path)
-                first = first_target.setdefault(target, (i, j))
-                if first[0] != i:
-                    problems.append(
-                        (
-                            ("difusores", i, "nodes", j),
-                            f"{difusor.sftp_user}@{node.host}:{node.port}{difusor.publication_path}",
-                            f"a publication target of its own (difusores[{first[0]}] pushes there)",
-                        )
-                    )
-        fail_fields(type(self).__name__, problems)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unique(cls, data: Any, handler: ModelWrapValidatorHandler[Registry]) -> Registry:
+        # Checked on the raw entries so that a duplicate id is reported even
+        # when other fields of the file are wrong too.
+        problems = _duplicates(data.get("difusores") if isinstance(data, Mapping) else None)
+        try:
+            registry = handler(data)
+        except ValidationError as exc:
+            fail_fields(cls.__name__, problems, also=exc)
+            raise
+        fail_fields(cls.__name__, problems)
+        return registry
 
     def get(self, difusor_id: str) -> Difusor:
         for difusor in self.difusores:
             if difusor.id == difusor_id:
                 return difusor
         raise KeyError(f"no difusor '{difusor_id}' in the registry")
+
+
+def _duplicates(entries: object) -> list[tuple[Loc, object, str]]:
+    """Repeated difusor ids and shared publication targets among raw registry entries."""
+    if not isinstance(entries, list):
+        return []
+    first_id: dict[object, int] = {}
+    first_target: dict[tuple[object, ...], int] = {}
+    problems: list[tuple[Loc, object, str]] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            continue
+        ident = entry.get("id")
+        where = first_id.setdefault(ident, i) if isinstance(ident, str) else i
+        if where != i:
+            problems.append(
+                (("difusores", i, "id"), ident, f"a unique id (difusores[{where}] has it)")
+            )
+        user = entry.get("sftp_user", "iec")
+        path = str(PurePosixPath(str(entry.get("publication_path", "/"))))
+        nodes = entry.get("nodes")
+        for j, node in enumerate(nodes if isinstance(nodes, list) else []):
+            if not isinstance(node, Mapping):
+                continue
+            target = (node.get("host"), node.get("port", 22), user, path)
+            owner = first_target.setdefault(target, i)
+            if owner != i:
+                problems.append(
+                    (
+                        ("difusores", i, "nodes", j),
+                        f"{user}@{target[0]}:{target[1]}{path}",
+                        f"a publication target of its own (difusores[{owner}] pushes there)",
+                    )
+                )
+    return problems

@@ -94,8 +94,8 @@ def _problem(detail: ErrorDetails, source: str, lines: Mapping[Loc, int]) -> Pro
     loc: Loc = tuple(detail["loc"])
     value = "nothing (missing)" if detail["type"] == "missing" else _short(detail.get("input"))
     expected = detail["msg"]
-    if expected.startswith("Value error, "):
-        expected = expected[len("Value error, ") :]
+    for prefix in ("Value error, ", "Input should be "):
+        expected = expected.removeprefix(prefix)
     return Problem(source, field_path(loc), value, expected, _line_for(lines, loc))
 
 
@@ -141,20 +141,36 @@ def validate_data(
         raise ConfigError(problems_from_validation(exc, source, lines)) from exc
 
 
-def fail_fields(model: str, problems: Iterable[tuple[Loc, Any, str]]) -> None:
-    """Raise one located error per ``(loc, value, expected)`` from a model validator.
-
-    A plain ``ValueError`` from a model validator points at the whole document;
-    this lets cross-field checks (a window's end before its start, a duplicate
-    id) name the exact field, so the loader can give its line.
-    """
-    details = [
+def located_errors(
+    problems: Iterable[tuple[Loc, Any, str]], kind: str = "invalid_field"
+) -> list[InitErrorDetails]:
+    """Error details for ``(loc, value, expected)`` triples, for ``fail_fields``."""
+    return [
         InitErrorDetails(
-            type=PydanticCustomError("invalid_field", "{expected}", {"expected": expected}),
+            type=PydanticCustomError(kind, "{expected}", {"expected": expected}),
             loc=loc,
             input=value,
         )
         for loc, value, expected in problems
     ]
+
+
+def fail_fields(
+    model: str, problems: Iterable[tuple[Loc, Any, str]], also: ValidationError | None = None
+) -> None:
+    """Raise one located error per ``(loc, value, expected)`` from a model validator.
+
+    A plain ``ValueError`` from a model validator points at the whole document;
+    this lets cross-field checks (a window's end before its start, a duplicate
+    id) name the exact field, so the loader can give its line. Errors already
+    found in ``also`` are kept, so one run reports every problem.
+    """
+    details = located_errors(problems)
+    if also is not None:
+        kept = [
+            located_errors([(e["loc"], e.get("input"), e["msg"])], kind=e["type"])[0]
+            for e in also.errors()
+        ]
+        details = kept + details
     if details:
         raise ValidationError.from_exception_data(model, details)
