@@ -14,7 +14,9 @@ PREP_IAC = [sys.executable, "-m", "prep_iac.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PREP_IAC, *args], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [*PREP_IAC, *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_elections_show_prints_the_preset() -> None:
