@@ -1,0 +1,503 @@
+#!/usr/bin/python3
+"""Activate uploaded PREP cuts on a difusor host: verify, assemble, switch atomically.
+
+This file runs on the difusor host, installed by the difusor deploy; it needs
+nothing beyond the host's Python 3 standard library and OpenSSH's
+``ssh-keygen -Y verify``. The IEC side imports it for the manifest format, so
+both ends share one definition.
+
+Layout under the publication root (default ``/srv/prep``)::
+
+    incoming/<cut-id>.part/   the IEC's upload in progress (SFTP account writes here)
+    incoming/<cut-id>/        a complete upload: changed files + manifest.json(.sig)
+    incoming/suspend-*.json   a signed suspension instruction (+ .sig)
+    releases/<cut-id>/        assembled, verified, root-owned releases
+    releases/<cut-id>.manifest.json
+    live -> releases/<cut-id> or notice     what nginx serves; switched by rename(2)
+    notice/                   the Spanish notice shown when publication is suspended
+    status/status.json        what the IEC reads back to confirm a push
+    status/manifest.json      the live cut's manifest, from which the IEC computes deltas
+
+A cut becomes visible only after its manifest signature and every file's size
+and SHA-256 check out; the switch of ``live`` is a single rename, so visitors
+see either the old cut or the new one, never a mix. Anything wrong leaves the
+previous cut live and records the reason in ``status.json`` and the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
+MANIFEST_FORMAT: Final = "prep-iac-manifest/1"
+INSTRUCTION_FORMAT = "prep-iac-instruction/1"
+SIGNATURE_NAMESPACE = "prep-iac-cut"
+SIGNER_IDENTITY = "iec"
+MANIFEST_NAME = "manifest.json"
+SIGNATURE_SUFFIX = ".sig"
+PART_SUFFIX = ".part"
+CUT_ID = re.compile(r"^[0-9]{8}_[0-9]{4}b?$")
+CHUNK = 1 << 20
+UTC = timezone.utc  # noqa: UP017 (older host Pythons lack datetime.UTC)
+
+
+class Rejected(ValueError):
+    """An upload or instruction that must not become visible; ``reason`` is a short code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def canonical_json(data: Any) -> bytes:
+    """The exact bytes that are signed: sorted keys, no spaces, UTF-8, newline."""
+    return (
+        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    ).encode()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def instant(text: object) -> datetime:
+    """An ISO 8601 time with offset; anything else sorts before every real time."""
+    try:
+        value = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def safe_relpath(text: str) -> PurePosixPath:
+    """A manifest path that stays inside the release: relative, no '..', no empty parts."""
+    path = PurePosixPath(text)
+    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
+        raise Rejected("unsafe-path", f"manifest path {text!r} escapes the release")
+    return path
+
+
+@dataclass
+class Config:
+    root: Path
+    election: str
+    allowed_signers: Path
+    keep_releases: int
+    max_age_seconds: int
+    log: Path | None
+
+    @property
+    def incoming(self) -> Path:
+        return self.root / "incoming"
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    @property
+    def live(self) -> Path:
+        return self.root / "live"
+
+    @property
+    def notice(self) -> Path:
+        return self.root / "notice"
+
+    @property
+    def status_dir(self) -> Path:
+        return self.root / "status"
+
+
+def verify_signature(config: Config, document: Path, signature: Path) -> None:
+    """Check the IEC's signing key signed ``document`` (its SSH key alone is not enough)."""
+    if not signature.is_file():
+        raise Rejected("unsigned", f"{signature.name} is missing")
+    with document.open("rb") as stdin:
+        result = subprocess.run(
+            [
+                "ssh-keygen", "-Y", "verify",
+                "-f", str(config.allowed_signers),
+                "-I", SIGNER_IDENTITY,
+                "-n", SIGNATURE_NAMESPACE,
+                "-s", str(signature),
+            ],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise Rejected("bad-signature", message[-1] if message else "ssh-keygen refused it")
+
+
+def read_manifest(config: Config, staged: Path) -> dict[str, Any]:
+    """Verify and parse a staged upload's manifest."""
+    manifest_path = staged / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise Rejected("no-manifest", f"{staged.name}/{MANIFEST_NAME} is missing")
+    verify_signature(config, manifest_path, staged / (MANIFEST_NAME + SIGNATURE_SUFFIX))
+    try:
+        manifest = json.loads(manifest_path.read_bytes())
+    except ValueError as exc:
+        raise Rejected("bad-manifest", f"not JSON: {exc}") from None
+    problems = []
+    if manifest.get("format") != MANIFEST_FORMAT:
+        problems.append(f"format {manifest.get('format')!r} is not {MANIFEST_FORMAT!r}")
+    if manifest.get("election") != config.election:
+        problems.append(f"election {manifest.get('election')!r} is not {config.election!r}")
+    if manifest.get("cut_id") != staged.name:
+        problems.append(f"cut_id {manifest.get('cut_id')!r} does not match upload {staged.name!r}")
+    if not isinstance(manifest.get("files"), list) or not manifest["files"]:
+        problems.append("files is empty")
+    if problems:
+        raise Rejected("bad-manifest", "; ".join(problems))
+    return dict(manifest)
+
+
+def read_status(config: Config) -> dict[str, Any]:
+    try:
+        return dict(json.loads((config.status_dir / "status.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``path`` so that readers see the old or the new content, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+
+
+def point_live(config: Config, target: Path) -> None:
+    """Switch ``live`` to ``target`` with one rename of a fresh symlink."""
+    tmp = config.root / f".live.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(target, config.root))
+    tmp.replace(config.live)
+
+
+def live_release(config: Config) -> Path | None:
+    """The release ``live`` points at, or None when it shows the notice or nothing."""
+    try:
+        target = (config.root / config.live.readlink()).resolve()
+    except OSError:
+        return None
+    return target if target.parent == config.releases.resolve() else None
+
+
+def last_release(config: Config) -> Path | None:
+    """The last activated release, even while ``live`` shows the notice."""
+    cut_id = str(read_status(config).get("cut_id", ""))
+    release = config.releases / cut_id
+    if CUT_ID.match(cut_id) and release.is_dir():
+        return release
+    return live_release(config)
+
+
+def live_hashes(config: Config, current: Path | None) -> dict[str, str]:
+    """Path to SHA-256 of a release, from the manifest it was verified with."""
+    if current is None:
+        return {}
+    try:
+        manifest = json.loads((config.releases / f"{current.name}.manifest.json").read_bytes())
+        return {str(f["path"]): str(f["sha256"]) for f in manifest["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # unreadable: every file must be uploaded again
+
+
+def assemble(config: Config, staged: Path, manifest: dict[str, Any]) -> Path:
+    """Build ``releases/<cut>`` from uploaded files plus unchanged files of the live release."""
+    cut_id = str(manifest["cut_id"])
+    current = last_release(config)
+    unchanged = live_hashes(config, current)
+    config.releases.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=config.releases, prefix=f".{cut_id}."))
+    try:
+        for entry in manifest["files"]:
+            rel = safe_relpath(str(entry["path"]))
+            dest = building / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            uploaded = staged / rel
+            if uploaded.is_file() and not uploaded.is_symlink():
+                # A copy, not a link: the SFTP account must not keep a handle on
+                # an inode that is about to be published.
+                shutil.copyfile(uploaded, dest)
+            elif unchanged.get(str(rel)) == entry["sha256"] and current is not None:
+                os.link(current / rel, dest)
+            else:
+                raise Rejected("missing-file", f"{rel} changed or is new but was not uploaded")
+        for entry in manifest["files"]:
+            rel = safe_relpath(str(entry["path"]))
+            size = (building / rel).stat().st_size
+            if size != entry["size"]:
+                raise Rejected(
+                    "size-mismatch", f"{rel}: {size} bytes, manifest says {entry['size']}"
+                )
+            if sha256_file(building / rel) != entry["sha256"]:
+                raise Rejected("hash-mismatch", f"{rel}: SHA-256 differs from the manifest")
+        for path in building.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        building.chmod(0o755)
+        final = config.releases / cut_id
+        if final.exists():
+            shutil.rmtree(final)
+        building.replace(final)
+        return final
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+
+
+def log(config: Config, record: dict[str, Any]) -> None:
+    line = json.dumps({"at": now_iso(), **record}, sort_keys=True, ensure_ascii=False)
+    print(line, file=sys.stderr, flush=True)  # journald keeps it
+    if config.log is not None:
+        config.log.parent.mkdir(parents=True, exist_ok=True)
+        with config.log.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def record(config: Config, status: dict[str, Any], result: dict[str, Any]) -> None:
+    status["last_result"] = {"at": now_iso(), **result}
+    write_atomic(config.status_dir / "status.json", canonical_json(status))
+    log(config, result)
+
+
+def activate(config: Config, staged: Path) -> dict[str, Any]:
+    """Verify one complete upload and make it live; return the result recorded."""
+    status = read_status(config)
+    cut_id = staged.name
+    try:
+        manifest = read_manifest(config, staged)
+        live_cut = status.get("cut_id")
+        if live_cut == cut_id and status.get("state") == "live" and live_release(config):
+            result = {"outcome": "already-active", "cut_id": cut_id}
+            record(config, status, result)
+            return result
+        if live_cut and instant(manifest["cut_time"]) <= instant(status.get("cut_time")):
+            raise Rejected("replay", f"cut {cut_id} is not newer than live cut {live_cut}")
+        release = assemble(config, staged, manifest)
+        manifest_bytes = canonical_json(manifest)
+        write_atomic(config.releases / f"{cut_id}.manifest.json", manifest_bytes)
+        point_live(config, release)
+        write_atomic(config.status_dir / "manifest.json", manifest_bytes)
+        status.update(
+            state="live",
+            cut_id=cut_id,
+            cut_time=manifest["cut_time"],
+            activated_at=now_iso(),
+            files=len(manifest["files"]),
+        )
+        result = {"outcome": "activated", "cut_id": cut_id}
+        record(config, status, result)
+        prune(config)
+        return result
+    except Rejected as exc:
+        result = {
+            "outcome": "rejected",
+            "cut_id": cut_id,
+            "reason": exc.reason,
+            "detail": exc.detail,
+        }
+        record(config, status, result)
+        return result
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def suspend(config: Config, instruction: Path) -> dict[str, Any]:
+    """Apply a signed suspension from the IEC: show the notice instead of results."""
+    status = read_status(config)
+    try:
+        verify_signature(
+            config, instruction, instruction.with_name(instruction.name + SIGNATURE_SUFFIX)
+        )
+        data = json.loads(instruction.read_bytes())
+        if data.get("format") != INSTRUCTION_FORMAT or data.get("action") != "suspend":
+            raise Rejected("bad-instruction", "not a suspension instruction")
+        if data.get("election") != config.election:
+            raise Rejected("bad-instruction", f"election {data.get('election')!r}")
+        if instant(data.get("issued_at")) <= instant(status.get("instruction_at")):
+            raise Rejected("replay", "instruction is not newer than the last one applied")
+        point_live(config, config.notice)
+        status.update(
+            state="suspended", instruction_at=data["issued_at"], reason=data.get("reason", "")
+        )
+        result = {"outcome": "suspended", "reason": data.get("reason", "")}
+        record(config, status, result)
+        return result
+    except (Rejected, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, Rejected) else "bad-instruction"
+        result = {
+            "outcome": "rejected",
+            "instruction": instruction.name,
+            "reason": reason,
+            "detail": str(exc),
+        }
+        record(config, status, result)
+        return result
+    finally:
+        for path in (instruction, instruction.with_name(instruction.name + SIGNATURE_SUFFIX)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def watchdog(config: Config, now: datetime | None = None) -> dict[str, Any] | None:
+    """Show the notice when no fresh cut arrived for ``max_age_seconds`` (the host's own clock).
+
+    Age counts from activation on this host, not from the cut's stated time, so
+    a correct host is never suspended by a skew between the PREP's clock and its own.
+    """
+    status = read_status(config)
+    if status.get("state") != "live" or "activated_at" not in status:
+        return None
+    age = (
+        (now or datetime.now(UTC)) - datetime.fromisoformat(status["activated_at"])
+    ).total_seconds()
+    if age <= config.max_age_seconds:
+        return None
+    point_live(config, config.notice)
+    status["state"] = "stale"
+    result = {"outcome": "stale", "cut_id": status.get("cut_id"), "age_seconds": int(age)}
+    record(config, status, result)
+    return result
+
+
+def prune(config: Config) -> None:
+    """Keep the newest ``keep_releases`` releases; never the live one."""
+    keep = {p.name for p in [live_release(config)] if p is not None}
+    releases = sorted(
+        (p for p in config.releases.iterdir() if p.is_dir() and CUT_ID.match(p.name)),
+        key=lambda p: p.name,
+    )
+    keep.update(p.name for p in releases[-config.keep_releases :])
+    for path in releases:
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                (config.releases / f"{path.name}.manifest.json").unlink()
+    # Leftovers of an assembly interrupted by a crash or power loss.
+    for path in config.releases.glob(".*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def staged_cut_time(staged: Path) -> datetime:
+    """The cut time an upload claims (unverified: used only to order uploads)."""
+    try:
+        return instant(json.loads((staged / MANIFEST_NAME).read_bytes()).get("cut_time"))
+    except (OSError, ValueError, AttributeError):
+        return instant(None)
+
+
+def process(config: Config) -> list[dict[str, Any]]:
+    """Apply complete uploads in cut-time order, then instructions; skip partial uploads.
+
+    Normally one upload is waiting. When several are (the service was down),
+    each is verified in turn, so a bad newest upload cannot hide a good one.
+    """
+    if not config.incoming.is_dir():
+        return []
+    entries = list(config.incoming.iterdir())
+    uploads = sorted(
+        (p for p in entries if p.is_dir() and CUT_ID.match(p.name)), key=staged_cut_time
+    )
+    instructions = sorted(
+        p for p in entries if p.is_file() and p.name.startswith("suspend-") and p.suffix == ".json"
+    )
+    results = [activate(config, p) for p in uploads]
+    results += [suspend(config, p) for p in instructions]
+    return results
+
+
+@contextlib.contextmanager
+def locked(config: Config) -> Iterator[None]:
+    """One activation at a time: the path unit, the watchdog timer and an operator may overlap."""
+    config.status_dir.mkdir(parents=True, exist_ok=True)
+    with (config.status_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    data: dict[str, Any] = {}
+    if args.config and Path(args.config).is_file():
+        data = json.loads(Path(args.config).read_text())
+    root = Path(args.root or data.get("root", "/srv/prep"))
+    election = args.election or data.get("election")
+    if not election:
+        raise SystemExit(
+            f"prep-activate: no election set (--election or 'election' in {args.config})"
+        )
+    log_path = data.get("log", "/var/log/prep-iac/activate.log")
+    return Config(
+        root=root,
+        election=election,
+        allowed_signers=Path(
+            args.allowed_signers or data.get("allowed_signers", "/etc/prep-iac/allowed_signers")
+        ),
+        keep_releases=int(data.get("keep_releases", 5)),
+        max_age_seconds=int(data.get("max_age_seconds", 1800)),
+        log=Path(args.log) if args.log else (Path(log_path) if log_path else None),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="prep-activate", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["process", "watchdog", "status"])
+    parser.add_argument("--config", default="/etc/prep-iac/activate.json")
+    parser.add_argument("--root")
+    parser.add_argument("--election")
+    parser.add_argument("--allowed-signers")
+    parser.add_argument("--log")
+    args = parser.parse_args(argv)
+    config = load_config(args)
+    with locked(config):
+        if args.command == "process":
+            results = process(config)
+        elif args.command == "watchdog":
+            outcome = watchdog(config)
+            results = [outcome] if outcome else []
+        else:
+            results = [read_status(config)]
+    for result in results:
+        print(json.dumps(result, sort_keys=True, ensure_ascii=False))
+    return 1 if any(r.get("outcome") == "rejected" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
