@@ -1,0 +1,182 @@
+"""One host's lifecycle: its disk and overlay root, its identity, its
+``systemd-nspawn`` process, waiting for sshd, and stopping it.
+
+Layout under the testbed's state directory, per host::
+
+    hosts/<name>/disk.img   sparse ext4 file, the host's writable disk (size-limited)
+    hosts/<name>/disk/      that disk mounted: upper/ and work/ of the overlay
+    hosts/<name>/root/      the overlay (image below, disk above): the host's /
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from prep_iac.testbed import render
+from prep_iac.testbed.errors import TestbedError
+from prep_iac.testbed.network import NETNS_DIR
+from prep_iac.testbed.settings import TestbedSettings
+from prep_iac.testbed.state import HostState
+from prep_iac.testbed.system import alive, children, cmdline, run
+
+HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
+
+
+class HostPaths:
+    """Where one host's files live on the machine."""
+
+    def __init__(self, testbed_dir: Path, host: str) -> None:
+        self.dir = testbed_dir / "hosts" / host
+        self.disk_image = self.dir / "disk.img"
+        self.disk = self.dir / "disk"
+        self.upper = self.disk / "upper"
+        self.work = self.disk / "work"
+        self.root = self.dir / "root"
+        self.console = self.dir / "console.log"
+        # On the disk, beside (not inside) the overlay: invisible to the host, but
+        # it takes the host's space, so it is how the disk-full fault fills it.
+        self.filler = self.disk / "fill"
+
+
+def mount_root(paths: HostPaths, image: Path, disk_mib: int) -> None:
+    """Create the host's disk and mount the overlay of ``image`` at ``paths.root``."""
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    if not paths.disk_image.exists():
+        with paths.disk_image.open("wb") as handle:
+            handle.truncate(disk_mib * 1024 * 1024)
+        # No reserved blocks: "full" must mean full for root on the host too.
+        run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(paths.disk_image)])
+    paths.disk.mkdir(exist_ok=True)
+    if not paths.disk.is_mount():
+        run(["mount", "-o", "loop", str(paths.disk_image), str(paths.disk)])
+    paths.upper.mkdir(exist_ok=True)
+    paths.work.mkdir(exist_ok=True)
+    paths.root.mkdir(exist_ok=True)
+    if not paths.root.is_mount():
+        options = f"lowerdir={image},upperdir={paths.upper},workdir={paths.work}"
+        run(["mount", "-t", "overlay", "overlay", "-o", options, str(paths.root)])
+
+
+def personalise(
+    paths: HostPaths, host: HostState, admin_public_key: str, settings: TestbedSettings
+) -> str:
+    """Give the host its name, machine id, host key, admin key and apt config.
+
+    Returns the host's public key line (``ssh-ed25519 AAAA...``) to pin.
+    """
+    root = paths.root
+    (root / "etc/hostname").write_text(f"{host.name}\n")
+    render.write(root / "etc/hosts", "hosts.j2", hostname=host.name, address=host.address)
+    (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+    key = root / HOST_KEY
+    for old in (key, key.with_suffix(".pub")):
+        old.unlink(missing_ok=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    authorized = ssh_dir / "authorized_keys"
+    authorized.write_text(admin_public_key.strip() + "\n")
+    authorized.chmod(0o600)
+    render.write(
+        root / "etc/apt/apt.conf.d/01prep-iac-proxy",
+        "apt-proxy.conf.j2",
+        address=settings.proxy_address,
+        port=settings.proxy_port,
+    )
+    render.write(
+        root / "etc/apt/sources.list.d/debian.sources",
+        "debian.sources.j2",
+        mirror=settings.mirror,
+        security_mirror=settings.security_mirror,
+        suite=settings.suite,
+    )
+    public = key.with_suffix(".pub").read_text().split()
+    return f"{public[0]} {public[1]}"
+
+
+def start(paths: HostPaths, host: HostState) -> int:
+    """Boot the host under ``systemd-nspawn`` in its namespace; return nspawn's pid.
+
+    ``--register=no --keep-unit``: there is no system bus on this machine.
+    CAP_NET_ADMIN lets the host run nft itself (the difusor deploy does).
+    """
+    cmd = [
+        "systemd-nspawn",
+        "--quiet",
+        "--register=no",
+        "--keep-unit",
+        "--boot",
+        f"--directory={paths.root}",
+        f"--machine={host.machine}",
+        f"--network-namespace-path={NETNS_DIR / host.netns}",
+        "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
+        "--console=read-only",
+        "--link-journal=no",
+        "--resolv-conf=off",
+        "--timezone=off",
+    ]
+    with paths.console.open("ab") as log:
+        # A session of its own: the host outlives the ``testbed up`` that started it.
+        process = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    return process.pid
+
+
+def is_ours(pid: int, host: HostState) -> bool:
+    """Whether ``pid`` is still this host's nspawn (pids get reused)."""
+    args = cmdline(pid)
+    return bool(args) and f"--machine={host.machine}" in args and alive(pid)
+
+
+def init_pid(host: HostState) -> int:
+    """The pid (on the machine) of the host's systemd, for ``nsenter``."""
+    if host.pid is None or not is_ours(host.pid, host):
+        raise TestbedError(f"host {host.name} is not running")
+    for child in children(host.pid):
+        return child
+    raise TestbedError(f"host {host.name}: nspawn {host.pid} has no container process yet")
+
+
+def nsenter(host: HostState, *cmd: str) -> list[str]:
+    """A command line that runs ``cmd`` inside the host, without SSH."""
+    pid = str(init_pid(host))
+    return ["nsenter", "-t", pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w", *cmd]
+
+
+def wait_for_ssh(hosts: list[HostState], paths: list[HostPaths], timeout: float) -> None:
+    """Wait until every host's sshd answers with its banner; fail naming the late ones."""
+    deadline = time.monotonic() + timeout
+    pending = dict(zip([h.name for h in hosts], zip(hosts, paths, strict=True), strict=True))
+    while pending and time.monotonic() < deadline:
+        for name, (host, host_paths) in list(pending.items()):
+            if host.pid is None or not alive(host.pid):
+                tail = _tail(host_paths.console)
+                raise TestbedError(f"host {name} stopped while booting; console:\n{tail}")
+            if _ssh_banner(str(host.address)):
+                del pending[name]
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        raise TestbedError(
+            f"sshd did not answer within {timeout:g} s on: {', '.join(sorted(pending))}"
+        )
+
+
+def _ssh_banner(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=1) as conn:
+            return conn.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no console log)"

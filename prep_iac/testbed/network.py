@@ -1,0 +1,143 @@
+"""Addresses, network namespaces, veth links and traffic shaping for testbed hosts.
+
+Every address lives in 198.18.0.0/15 (RFC 2544's benchmarking range). A testbed
+holds one slot ``s`` (1-255) and with it 198.18.s.0/24; host ``i`` (1-63) gets
+the /30 198.18.s.4i: the machine side of its veth is .4i+1 and the host is
+.4i+2. The shared apt proxy sits on 198.19.255.1, outside every slot. Hosts get
+a route to the proxy and nothing else: no default route, so no way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from pathlib import Path
+
+from prep_iac.testbed.errors import TestbedError
+from prep_iac.testbed.system import run
+
+TESTBED_RANGE = IPv4Network("198.18.0.0/15")
+MAX_SLOT = 255
+MAX_HOSTS = 63
+HOST_PREFIX = 30
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass(frozen=True)
+class Link:
+    """The /30 of one host: the machine's end (gateway) and the host's address."""
+
+    network: IPv4Network
+    gateway: IPv4Address
+    address: IPv4Address
+
+
+def slot_network(slot: int) -> IPv4Network:
+    if not 1 <= slot <= MAX_SLOT:
+        raise TestbedError(f"slot {slot}: expected 1..{MAX_SLOT}")
+    return IPv4Network(f"198.18.{slot}.0/24")
+
+
+def host_link(slot: int, index: int) -> Link:
+    """The addresses of host ``index`` (1-based) of the testbed in ``slot``."""
+    if not 1 <= index <= MAX_HOSTS:
+        raise TestbedError(f"host {index}: a testbed has 1..{MAX_HOSTS} hosts")
+    base = int(slot_network(slot).network_address) + 4 * index
+    network = IPv4Network((base, HOST_PREFIX))
+    return Link(network, IPv4Address(base + 1), IPv4Address(base + 2))
+
+
+def require_testbed_address(address: str | IPv4Address) -> IPv4Address:
+    """Return ``address`` if it is in 198.18.0.0/15; refuse anything else as a target."""
+    parsed = ip_address(str(address))
+    if not isinstance(parsed, IPv4Address) or parsed not in TESTBED_RANGE:
+        raise TestbedError(f"{address} is not in {TESTBED_RANGE}; the testbed targets nothing else")
+    return parsed
+
+
+def used_networks() -> list[IPv4Network]:
+    """Networks of the IPv4 addresses configured on the machine's interfaces."""
+    out = run(["ip", "-o", "-4", "addr", "show"]).stdout
+    nets = []
+    for line in out.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            nets.append(ip_network(fields[fields.index("inet") + 1], strict=False))
+    return [n for n in nets if isinstance(n, IPv4Network)]
+
+
+def free_slot(taken: set[int]) -> int:
+    """The lowest slot that no testbed holds and no machine address overlaps."""
+    busy = used_networks()
+    for slot in range(1, MAX_SLOT + 1):
+        if slot in taken:
+            continue
+        net = slot_network(slot)
+        if not any(net.overlaps(other) for other in busy):
+            return slot
+    raise TestbedError(f"no free testbed slot in {TESTBED_RANGE} (all {MAX_SLOT} in use)")
+
+
+def netns_exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+def link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()
+
+
+def in_netns(netns: str, *cmd: str) -> list[str]:
+    return ["ip", "netns", "exec", netns, *cmd]
+
+
+def create(netns: str, veth: str, link: Link, proxy: IPv4Address) -> None:
+    """Create ``netns`` with ``host0`` inside, ``veth`` outside, addresses and the proxy route."""
+    if not netns_exists(netns):
+        run(["ip", "netns", "add", netns])
+    if not link_exists(veth):
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "host0", "netns", netns])
+    run(["ip", "addr", "replace", f"{link.gateway}/{HOST_PREFIX}", "dev", veth])
+    run(["ip", "link", "set", veth, "up"])
+    run(in_netns(netns, "ip", "addr", "replace", f"{link.address}/{HOST_PREFIX}", "dev", "host0"))
+    run(in_netns(netns, "ip", "link", "set", "host0", "up"))
+    run(in_netns(netns, "ip", "link", "set", "lo", "up"))
+    run(in_netns(netns, "ip", "route", "replace", f"{proxy}/32", "via", str(link.gateway)))
+
+
+def destroy(netns: str, veth: str) -> None:
+    """Delete the namespace (which takes ``host0`` and so the veth pair with it)."""
+    if netns_exists(netns):
+        run(["ip", "netns", "del", netns])
+    if link_exists(veth):
+        run(["ip", "link", "del", veth], check=False)
+
+
+def our_netns(prefix: str) -> list[str]:
+    """Namespaces whose name starts with ``prefix``."""
+    if not NETNS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
+
+
+def set_link(veth: str, up: bool) -> None:
+    run(["ip", "link", "set", veth, "up" if up else "down"])
+
+
+def shape(veth: str, netns: str, rate_mbit: float) -> None:
+    """Limit both directions of the link to ``rate_mbit`` with a token bucket (tbf).
+
+    netem is not in this kernel; tbf is. The burst (32 kbit) and latency (400 ms)
+    are the values measured by hand to give the nominal rate.
+    """
+    tbf = ["root", "tbf", "rate", f"{rate_mbit:g}mbit", "burst", "32kbit", "latency", "400ms"]
+    run(["tc", "qdisc", "replace", "dev", veth, *tbf])
+    run(in_netns(netns, "tc", "qdisc", "replace", "dev", "host0", *tbf))
+
+
+def unshape(veth: str, netns: str) -> None:
+    run(["tc", "qdisc", "del", "dev", veth, "root"], check=False)
+    run(in_netns(netns, "tc", "qdisc", "del", "dev", "host0", "root"), check=False)
+
+
+def qdisc(veth: str) -> str:
+    return run(["tc", "qdisc", "show", "dev", veth]).stdout
