@@ -1,0 +1,34 @@
+"""Defaults for every host: logging retention, time, upgrades, power, alerts.
+
+Values are validated by ``prep_iac.deploy.settings.DifusorSettings`` before a
+deploy touches a host; an inventory or a more specific group overrides them.
+"""
+
+# The deployer's login; pyinfra connects as this user with one of admin_keys.
+admin_user = "root"
+
+# Memoria técnica (clause VI) asks for access logs of election day and the next;
+# keep at least 30 days of journal and of nginx's JSON access log.
+journald_retention_days = 90
+journald_max_use = "4G"
+access_log_retention_days = 90
+
+# chrony pools; cut ids and log times depend on a correct clock.
+ntp_pools = ["2.debian.pool.ntp.org"]
+
+# Security upgrades install unattended, but a reboot during the publication
+# window would drop the site: an admin reboots by hand.
+automatic_reboot = False
+
+# Clause II.e: how this host learns of power loss ("none", "standalone" UPS on
+# this host, or "netclient" of a NUT server given as ups_server).
+ups_mode = "none"
+
+# Who hears about failed upgrades and, later, IDS alerts.
+notify_emails: list[str] = []
+
+# Other nodes of the same difusor (clause II.a, high availability).
+ha_peers: list[str] = []
+
+# Clause II.c minimums are enforced; only test hosts may set this.
+force_below_minimums = False
