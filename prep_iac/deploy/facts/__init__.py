@@ -1,0 +1,1 @@
+"""pyinfra facts the difusor deploy needs and pyinfra lacks, one module per tool."""
