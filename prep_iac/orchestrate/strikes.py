@@ -1,0 +1,423 @@
+"""Clause III as a state machine: each period's verdict, strikes, disabling, reinstating.
+
+Clause III of the calls: "En caso de fallo en la conexión del sitio, se
+procederá a comunicarse con el Difusor [...]. En caso de no solucionarse el
+error durante 3 periodos de actualización consecutiva [...] se procederá a
+interrumpir la transmisión [...], presentando el aviso respectivo en el portal
+del Difusor, así como inhabilitando la liga [...] en la página de internet del IEC."
+
+Semantics, exactly as implemented:
+
+- **The period's cut** is the newest cut the PREP had produced when the period
+  was opened. A period with no cut at all (before the first one) judges nobody.
+- **Confirmed**: a node confirms a cut when the host reports it active
+  (``activated`` or ``already-active``). A difusor has a cut *node-complete*
+  when every node in the registry has confirmed that cut or a newer one.
+- **Success**: by the period's end the difusor is node-complete at the period's
+  cut or newer. Only the confirmation time counts, not when the push started.
+  When the PREP produced no new cut, an up-to-date difusor succeeds without
+  any transfer; one still missing the latest cut keeps failing.
+- **Failure**: a judged period without success, in which the orchestrator made
+  at least one attempt to the difusor (any error: connection, host key, auth,
+  disk, timeout, the host's rejection, no confirmation within the budget).
+  Retries inside the period add nothing: one verdict per difusor and period
+  (unique in the store), so at most one strike.
+- **Late confirmation**: a push that confirms after its period ended does not
+  undo that period's failure; it counts in the period in which it landed, like
+  any confirmation there (so it makes that period a success only if its cut is
+  still that period's cut, or newer).
+- **Not the difusor's fault** (no strike, no reset; the count carries over):
+  periods the orchestrator did not open (it was down), periods it opened with
+  less than the transfer budget left, periods at whose end it was not running
+  (its heartbeat stopped before the end), and periods in which it made no
+  attempt to the difusor.
+- **Strikes**: a failure adds one; a success resets to zero. At the election's
+  ``strike_limit`` consecutive failures the difusor is disabled: no more
+  pushes, no more strikes, a signed suspension for its portal, its link off
+  the IEC's list, everyone notified. Pending difusors are never judged.
+- **Manual**: ``disable`` stops a difusor with a reason; ``reinstate`` needs a
+  confirmed push of the latest cut and resets strikes. Both are recorded.
+
+Each decision commits in one transaction together with the events and the
+actions it requires (the outbox); ``outbox.perform_pending`` then does them.
+A crash between deciding and acting loses nothing: the actions are pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from prep_iac.models.difusor import Difusor, DifusorStatus, Registry
+from prep_iac.models.election import Election
+from prep_iac.orchestrate.store import Action, Attempt, PeriodRecord, Store, Verdict, ts
+from prep_iac.publish.push import DifusorResult
+
+
+class VerdictKind(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not-attempted"  # the orchestrator never tried: its fault, not a strike
+    NO_CUT = "no-cut"
+    SKIPPED = "skipped"  # the orchestrator was down for the period
+    DISABLED = "disabled"
+    PENDING = "pending"
+
+
+class ActionKind(StrEnum):
+    NOTIFY = "notify"
+    SUSPEND = "suspend"
+    RENDER_LIST = "render-list"
+
+
+class Message(StrEnum):
+    """What a notification is about; each has its own templates."""
+
+    PERIOD_FAILED = "period-failed"
+    DISABLED = "disabled"
+    REINSTATED = "reinstated"
+
+
+class StrikeError(ValueError):
+    """An operator's request that does not apply (e.g. reinstating an active difusor)."""
+
+
+@dataclass(frozen=True)
+class CutRef:
+    """The newest cut the PREP has produced."""
+
+    cut_id: str
+    cut_time: datetime
+
+
+def node_key(host: str, port: int) -> str:
+    """How a node is named in records; the same as ``NodeResult.node``."""
+    return f"{host}:{port}"
+
+
+def targets(store: Store, registry: Registry) -> list[Difusor]:
+    """The difusores to push to now: active ones only (disabled and pending get nothing)."""
+    active = {s.difusor for s in store.states() if s.status is DifusorStatus.ACTIVE}
+    return [d for d in registry.difusores if d.id in active]
+
+
+def open_period(
+    store: Store, registry: Registry, election: Election, start: datetime, cut: CutRef | None,
+    now: datetime,
+) -> PeriodRecord:  # fmt: skip
+    """Record that the orchestrator is up for the period starting at ``start``.
+
+    Opening twice keeps the first record. A period opened with less than the
+    transfer budget left is recorded but not judged: the difusor never had a fair try.
+    """
+    start = start.astimezone(UTC)  # aware arithmetic in a local zone is wall-clock arithmetic
+    end = min(start + election.period, election.window_end.astimezone(UTC))
+    previous = store.last_period()
+    new_cut = cut is not None and (
+        previous is None or previous.cut_time is None or cut.cut_time > previous.cut_time
+    )
+    judged = end - now.astimezone(UTC) >= election.transfer_budget
+    record = PeriodRecord(
+        start=start,
+        end=end,
+        cut_id=None if cut is None else cut.cut_id,
+        cut_time=None if cut is None else cut.cut_time,
+        new_cut=new_cut,
+        opened_at=now,
+        closed_at=None,
+        judged=judged,
+        note="" if judged else "opened with less than the transfer budget left",
+    )
+    with store.transaction():
+        store.sync_registry(registry, now)
+        if store.insert_period(record):
+            store.add_event(
+                now, "period-opened" if judged else "period-skipped", period=start,
+                cut_id=record.cut_id, new_cut=new_cut, note=record.note,
+            )  # fmt: skip
+    stored = store.period(start)
+    assert stored is not None
+    return stored
+
+
+def record_push(store: Store, period: datetime, result: DifusorResult, cut: CutRef) -> None:
+    """Record every node's attempt of one push, and the difusor's last cut or error."""
+    with store.transaction():
+        _record_attempts(store, period, result, cut)
+
+
+def _record_attempts(store: Store, period: datetime, result: DifusorResult, cut: CutRef) -> None:
+    attempts = []
+    for node in result.nodes:
+        started = datetime.fromisoformat(node.started_at)
+        attempt = Attempt(
+            difusor=result.difusor,
+            node=node.node,
+            period=period,
+            cut_id=node.cut_id,
+            cut_time=cut.cut_time,
+            started_at=started,
+            finished_at=started + timedelta(seconds=node.duration_s),
+            bytes_sent=node.bytes_sent,
+            files_sent=node.files_sent,
+            tries=node.attempts,
+            duration_s=node.duration_s,
+            outcome=node.outcome,
+            error_class=node.error_class,
+            error=node.error,
+        )
+        store.add_attempt(attempt)
+        attempts.append(attempt)
+    if not attempts:
+        return
+    state = store.state(result.difusor)
+    finished = max(a.finished_at for a in attempts)
+    if result.ok:
+        newer = state.last_cut_time is None or cut.cut_time >= state.last_cut_time
+        state = replace(
+            state,
+            last_cut_id=cut.cut_id if newer else state.last_cut_id,
+            last_cut_time=cut.cut_time if newer else state.last_cut_time,
+            last_confirmed_at=finished,
+            last_error_class="",
+            last_error="",
+        )
+    else:
+        failed = next(a for a in attempts if not a.confirmed)
+        state = replace(state, last_error_class=failed.error_class, last_error=failed.error)
+    store.set_state(state, finished)
+
+
+def close_period(
+    store: Store, registry: Registry, election: Election, start: datetime, now: datetime,
+    orchestrator_up: bool = True,
+) -> list[Action]:  # fmt: skip
+    """Decide every difusor's verdict for the period; return the actions it requires.
+
+    Idempotent: closing a closed period does nothing and returns no actions
+    (pending ones stay in the outbox). ``orchestrator_up`` is False when the
+    orchestrator was not running at the period's end; nobody is judged then.
+    """
+    with store.transaction():
+        period = store.period(start)
+        if period is None:
+            raise KeyError(f"no period starting {start.isoformat()} was opened")
+        if period.closed_at is not None:
+            return []
+        store.sync_registry(registry, now)
+        judged = period.judged and orchestrator_up
+        note = period.note or ("" if orchestrator_up else "orchestrator down at the period's end")
+        keys: list[str] = []
+        if not judged and period.judged:
+            store.add_event(now, "period-skipped", period=start, note=note)
+        for difusor in registry.difusores:
+            if not store.has_verdict(difusor.id, start):
+                keys += _judge(store, election, period, difusor, judged, now)
+        store.close_period(start, now, judged, note)
+    return _actions(store, keys)
+
+
+def _judge(
+    store: Store, election: Election, period: PeriodRecord, difusor: Difusor, judged: bool,
+    now: datetime,
+) -> list[str]:  # fmt: skip
+    """One difusor's verdict for one period, inside the caller's transaction."""
+    state = store.state(difusor.id)
+    kind = _verdict(store, period, difusor, judged, state.status)
+    keys: list[str] = []
+    start = period.start
+    if kind is VerdictKind.SUCCESS and state.strikes:
+        store.add_event(now, "recovered", difusor.id, start, strikes_before=state.strikes)
+        state = replace(state, strikes=0)
+    elif kind is VerdictKind.NOT_ATTEMPTED:
+        store.add_event(now, "period-not-attempted", difusor.id, start, cut_id=period.cut_id)
+    elif kind is VerdictKind.FAILED:
+        failed = [a for a in store.attempts(difusor.id, start) if not a.confirmed]
+        last = failed[-1] if failed else None
+        error_class = last.error_class if last else state.last_error_class
+        error = last.error if last else state.last_error
+        state = replace(state, strikes=state.strikes + 1)
+        detail: dict[str, Any] = {
+            "cut_id": period.cut_id, "strikes": state.strikes, "limit": election.strike_limit,
+            "error_class": error_class, "error": error,
+        }  # fmt: skip
+        store.add_event(now, "strike", difusor.id, start, **detail)
+        keys.append(
+            _queue(store, ActionKind.NOTIFY, difusor.id, ts(start), now,
+                   message=Message.PERIOD_FAILED.value, period_start=ts(start), **detail)
+        )  # fmt: skip
+        if state.strikes >= election.strike_limit:
+            reason = (
+                f"{state.strikes} periodos de actualización consecutivos sin confirmar el corte"
+                f" ({error_class or 'sin error registrado'})"
+            )
+            state = replace(state, status=DifusorStatus.DISABLED, disabled_at=now, reason=reason)
+            store.add_event(now, "disabled", difusor.id, start, reason=reason, **detail)
+            keys += _disable_actions(store, difusor.id, ts(start), reason, now, detail)
+    store.add_verdict(Verdict(difusor.id, start, kind.value, state.strikes, now))
+    store.set_state(state, now)
+    return keys
+
+
+def _verdict(
+    store: Store, period: PeriodRecord, difusor: Difusor, judged: bool, status: DifusorStatus
+) -> VerdictKind:
+    if status is DifusorStatus.DISABLED:
+        return VerdictKind.DISABLED
+    if status is DifusorStatus.PENDING:
+        return VerdictKind.PENDING
+    if not judged:
+        return VerdictKind.SKIPPED
+    if period.cut_time is None:
+        return VerdictKind.NO_CUT
+    if node_complete(store, difusor, period.cut_time, period.end):
+        return VerdictKind.SUCCESS
+    if not store.attempts(difusor.id, period.start):
+        return VerdictKind.NOT_ATTEMPTED
+    return VerdictKind.FAILED
+
+
+def node_complete(store: Store, difusor: Difusor, cut_time: datetime, by: datetime) -> bool:
+    """Every node confirmed, at or before ``by``, the cut of ``cut_time`` or a newer one."""
+    for node in difusor.nodes:
+        newest = store.newest_confirmed_cut(difusor.id, node_key(node.host, node.port), by)
+        if newest is None or newest < cut_time:
+            return False
+    return True
+
+
+def _disable_actions(
+    store: Store, difusor: str, key: str, reason: str, now: datetime, detail: dict[str, Any]
+) -> list[str]:
+    return [
+        _queue(store, ActionKind.SUSPEND, difusor, key, now, reason=reason, issued_at=ts(now)),
+        _queue(store, ActionKind.NOTIFY, difusor, key, now,
+               message=Message.DISABLED.value, reason=reason, **detail),
+        _queue(store, ActionKind.RENDER_LIST, None, f"{difusor}:{key}", now),
+    ]  # fmt: skip
+
+
+def _queue(
+    store: Store, kind: ActionKind, difusor: str | None, key: str, now: datetime, **payload: Any
+) -> str:
+    message = payload.get("message", "")
+    full_key = ":".join(part for part in (kind.value, message, difusor or "", key) if part)
+    store.add_action(full_key, kind.value, difusor, payload, now)
+    return full_key
+
+
+def _actions(store: Store, keys: Iterable[str]) -> list[Action]:
+    wanted = set(keys)
+    return [a for a in store.pending_actions() if a.key in wanted]
+
+
+def disable(
+    store: Store, registry: Registry, difusor: str, reason: str, now: datetime, operator: str
+) -> list[Action]:
+    """Disable a difusor by hand (recorded with who and why); return the actions required."""
+    registry.get(difusor)
+    if not reason.strip():
+        raise StrikeError("a manual disable needs a reason, for the record")
+    with store.transaction():
+        store.sync_registry(registry, now)
+        state = store.state(difusor)
+        if state.status is DifusorStatus.DISABLED:
+            raise StrikeError(f"{difusor} is already disabled since {state.disabled_at}")
+        event = store.add_event(now, "manual-disable", difusor, reason=reason, operator=operator)
+        store.set_state(
+            replace(state, status=DifusorStatus.DISABLED, manual=True, disabled_at=now,
+                    reason=reason),
+            now,
+        )  # fmt: skip
+        keys = _disable_actions(
+            store, difusor, f"event-{event}", reason, now, {"operator": operator}
+        )
+    return _actions(store, keys)
+
+
+def reinstate(
+    store: Store, registry: Registry, period: datetime, result: DifusorResult, cut: CutRef,
+    now: datetime, operator: str,
+) -> list[Action]:  # fmt: skip
+    """Re-enable a disabled difusor once a push of the latest cut confirmed on every node.
+
+    The push's attempts are recorded in ``period`` either way; a failed push
+    leaves the difusor disabled and records why.
+    """
+    registry.get(result.difusor)
+    with store.transaction():
+        store.sync_registry(registry, now)
+        state = store.state(result.difusor)
+        if state.status is not DifusorStatus.DISABLED:
+            raise StrikeError(f"{result.difusor} is {state.status.value}, not disabled")
+        _record_attempts(store, period, result, cut)
+        if not result.ok:
+            errors = sorted({n.error_class for n in result.nodes if not n.ok})
+            store.add_event(now, "reinstate-failed", result.difusor, period,
+                            cut_id=cut.cut_id, errors=errors, operator=operator)  # fmt: skip
+            return []
+        state = store.state(result.difusor)
+        store.set_state(
+            replace(state, status=DifusorStatus.ACTIVE, strikes=0, manual=False,
+                    disabled_at=None, reason=""),
+            now,
+        )  # fmt: skip
+        event = store.add_event(now, "reinstated", result.difusor, period,
+                                cut_id=cut.cut_id, operator=operator)  # fmt: skip
+        key = f"event-{event}"
+        keys = [
+            _queue(store, ActionKind.NOTIFY, result.difusor, key, now,
+                   message=Message.REINSTATED.value, cut_id=cut.cut_id, operator=operator),
+            _queue(store, ActionKind.RENDER_LIST, None, f"{result.difusor}:{key}", now),
+        ]  # fmt: skip
+    return _actions(store, keys)
+
+
+def start_run(
+    store: Store, registry: Registry, election: Election, pid: int, now: datetime
+) -> tuple[int, list[Action]]:
+    """Begin an orchestrator run: settle what a previous run left, then register this one.
+
+    Periods left open and already over are closed; they are judged only if the
+    previous run was still alive at their end (its last heartbeat). Periods
+    nobody opened are recorded as skipped, so the record shows the outage.
+    """
+    previous = store.last_seen()
+    actions: list[Action] = []
+    for period in store.open_periods():
+        if period.end <= now:
+            alive = previous is not None and previous >= period.end
+            actions += close_period(store, registry, election, period.start, now, alive)
+    with store.transaction():
+        _record_missed(store, election, now)
+        run = store.start_run(pid, now)
+        store.add_event(now, "orchestrator-start", pid=pid, run=run)
+    return run, actions
+
+
+def _record_missed(store: Store, election: Election, now: datetime) -> None:
+    """Record the periods that ended while no orchestrator was running."""
+    last = store.last_period()
+    window_end = election.window_end.astimezone(UTC)
+    start = last.end if last is not None else election.window_start.astimezone(UTC)
+    while start + election.period <= now and start < window_end:
+        end = min(start + election.period, window_end)
+        note = "orchestrator down"
+        store.insert_period(PeriodRecord(start, end, None, None, False, now, now, False, note))
+        store.add_event(now, "period-skipped", period=start, note=note)
+        start = end
+
+
+def heartbeat(store: Store, run: int, now: datetime) -> None:
+    """Say the orchestrator is alive; a period is judged only if this reached its end."""
+    with store.transaction():
+        store.heartbeat(run, now)
+
+
+def stop_run(store: Store, run: int, now: datetime) -> None:
+    with store.transaction():
+        store.stop_run(run, now)
+        store.add_event(now, "orchestrator-stop", run=run)
