@@ -1,0 +1,27 @@
+"""Provision a difusor host to the calls' spec.
+
+    pyinfra -y inventories/<difusor>.py deploys/difusor.py
+
+Settings come from group data and the inventory and are validated before any
+host is touched. Packages come first (their config is written after), the
+firewall last, once sshd and nginx are in their final state.
+"""
+
+from pyinfra.context import host
+
+from prep_iac.deploy.baseline import baseline
+from prep_iac.deploy.firewall import firewall
+from prep_iac.deploy.hardware import hardware_check
+from prep_iac.deploy.settings import settings_from_host
+from prep_iac.deploy.sftp import sftp_account
+from prep_iac.deploy.ssh import ssh_hardening
+from prep_iac.deploy.web import web
+
+settings = settings_from_host(host)
+
+hardware_check(settings)
+baseline(settings)
+sftp_account(settings)
+ssh_hardening(settings)
+web(settings)
+firewall(settings)
