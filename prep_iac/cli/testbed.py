@@ -89,12 +89,12 @@ def list_() -> None:
 
 
 def _print(bed: Testbed) -> None:
-    table = Table("host", "address", "gateway", "netns", "veth", "state", "faults")
+    table = Table("host", "address", "veth", "state", "faults")
     table.title = f"testbed {bed.name} (slot {bed.state.slot}, {bed.state.phase})"
     for h in bed.hosts:
         state = "running" if bed.is_running(h.name) else f"stopped ({h.phase})"
         faults = ", ".join(f"{k}: {v}" for k, v in sorted(h.faults.items())) or "-"
-        table.add_row(h.name, str(h.address), str(h.gateway), h.netns, h.veth, state, faults)
+        table.add_row(h.name, str(h.address), h.veth, state, faults)
     console.print(table)
 
 

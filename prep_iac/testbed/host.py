@@ -10,6 +10,9 @@ Layout under the testbed's state directory, per host::
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -98,13 +101,80 @@ def personalise(
     return f"{public[0]} {public[1]}"
 
 
+def cgroup_parent() -> Path | None:
+    """Where hosts' memory cgroups go: below the caller's own, so its limits still apply.
+
+    Only for measuring: nspawn runs with ``--keep-unit`` and creates no cgroup of
+    its own here. None when the machine has no memory controller to use.
+    """
+    base: Path | None = None
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")  # cgroup v1
+            break
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")  # cgroup v2, unless v1 follows
+    return None if base is None else base / "prep-iac"
+
+
+def memory_cgroup(machine: str) -> Path | None:
+    """A fresh memory cgroup for one host, or None if it cannot be made."""
+    parent = cgroup_parent()
+    if parent is None:
+        return None
+    group = parent / machine
+    try:
+        group.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return group
+
+
+def memory_usage(group: Path) -> int:
+    """Bytes charged to ``group``: process memory, kernel memory and page cache it touched."""
+    for name in ("memory.usage_in_bytes", "memory.current"):
+        if (group / name).exists():
+            return int((group / name).read_text())
+    raise TestbedError(f"no memory usage file in {group}")
+
+
+def remove_cgroup(group: Path, timeout: float = 5) -> None:
+    """Remove a host's cgroup once its last process is gone.
+
+    The host's processes may outlive nspawn by a moment while the kernel tears
+    its PID namespace down; any still listed are killed (they are the host's).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TestbedError(f"cannot remove {group}: processes stay in it") from None
+        try:
+            left = (group / "cgroup.procs").read_text().split()
+        except OSError:
+            left = []
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.05)
+
+
 def start(paths: HostPaths, host: HostState) -> int:
     """Boot the host under ``systemd-nspawn`` in its namespace; return nspawn's pid.
 
     ``--register=no --keep-unit``: there is no system bus on this machine.
     CAP_NET_ADMIN lets the host run nft itself (the difusor deploy does).
     """
+    # Joining the cgroup before exec puts every process of the host in it.
+    enter = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(host.cgroup)]
     cmd = [
+        *(enter if host.cgroup else []),
         "systemd-nspawn",
         "--quiet",
         "--register=no",

@@ -119,6 +119,36 @@ def our_netns(prefix: str) -> list[str]:
     return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
 
 
+# Marks our guard routes (any protocol number the system does not use).
+GUARD_PROTO = "242"
+
+
+def guard(slot: int) -> None:
+    """Make the slot's /24 unreachable from the machine unless a host link is up.
+
+    Without it, a host whose link is down (or gone) would be reached through the
+    machine's default route: traffic for 198.18.0.0/15 would leave the machine.
+    """
+    net = str(slot_network(slot))
+    run(["ip", "route", "replace", "unreachable", net, "proto", GUARD_PROTO])
+
+
+def guarded_slots() -> list[int]:
+    out = run(["ip", "-4", "route", "show", "type", "unreachable", "proto", GUARD_PROTO]).stdout
+    slots = []
+    for line in out.splitlines():
+        net = ip_network(line.split()[1], strict=False)
+        if net.prefixlen == 24 and net.subnet_of(TESTBED_RANGE):  # type: ignore[arg-type]
+            slots.append(int(str(net.network_address).split(".")[2]))
+    return slots
+
+
+def unguard(slot: int) -> None:
+    if slot in guarded_slots():
+        net = str(slot_network(slot))
+        run(["ip", "route", "del", "unreachable", net, "proto", GUARD_PROTO])
+
+
 def set_link(veth: str, up: bool) -> None:
     run(["ip", "link", "set", veth, "up" if up else "down"])
 

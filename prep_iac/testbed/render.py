@@ -11,6 +11,8 @@ _ENV = Environment(
     loader=PackageLoader("prep_iac.testbed", "templates"),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
     autoescape=False,  # noqa: S701 (config files, not HTML)
 )
 

@@ -46,6 +46,7 @@ class HostState(BaseModel):
     veth: str = Field(max_length=15)
     machine: str
     pid: int | None = None
+    cgroup: Path | None = Field(default=None, description="Memory cgroup, for measuring.")
     host_key: str | None = Field(default=None, description="'ssh-ed25519 AAAA...' of the host.")
     phase: Phase = Phase.PLANNED
     faults: dict[str, str] = Field(default_factory=dict, description="Active faults, by kind.")

@@ -14,6 +14,7 @@ them down.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from prep_iac.testbed import faults, image, network, preflight, proxy
 from prep_iac.testbed import host as machine_host
 from prep_iac.testbed import registry as registry_module
 from prep_iac.testbed.errors import TestbedError
+from prep_iac.testbed.leftovers import netns_prefix
 from prep_iac.testbed.settings import TestbedSettings
 from prep_iac.testbed.ssh import SshFiles, generate_admin_key, run_on, write_client_files
 from prep_iac.testbed.ssh import command as ssh_command
@@ -49,11 +51,6 @@ from prep_iac.testbed.system import (
 )
 
 DEFAULT_NAME = "prep"
-
-
-def netns_prefix(name: str) -> str:
-    """Prefix of every namespace of testbed ``name``; the dot keeps 'ci' apart from 'ci-2'."""
-    return f"prep-iac-{name}."
 
 
 class Testbed:
@@ -126,6 +123,7 @@ class Testbed:
     def _create(self) -> None:
         settings, state = self.settings, self.state
         assert state.image is not None
+        network.guard(state.slot)
         proxy.acquire(settings, state.name)
         public_key = generate_admin_key(self.ssh_files, f"prep-iac-testbed-{state.name}")
         for h in state.hosts:
@@ -137,6 +135,8 @@ class Testbed:
             machine_host.mount_root(paths, state.image, settings.disk_mib)
             h.host_key = machine_host.personalise(paths, h, public_key, settings)
             h.phase = Phase.MOUNTED
+            self._save()
+            h.cgroup = machine_host.memory_cgroup(h.machine)
             self._save()
             h.pid = machine_host.start(paths, h)
             h.phase = Phase.STARTED
@@ -173,15 +173,33 @@ class Testbed:
                 run(["umount", "-l", str(point)])
         for device in loop_devices_backed_by(directory):
             run(["losetup", "-d", device], check=False)
+        cls._remove_cgroups(name, hosts)
         for ns in network.our_netns(prefix):
             run(["ip", "netns", "del", ns])
         for h in hosts:
             network.destroy(h.netns, h.veth)
+        held = {s.slot for s in all_states(settings.state_root) if s.name != name}
+        for slot in network.guarded_slots():
+            # Ours, or an orphan whose testbed lost its state: no live testbed holds it.
+            if (state is not None and slot == state.slot) or slot not in held:
+                network.unguard(slot)
         proxy.release(settings, name)
         left = mounts_under(directory)
         if left:
             raise TestbedError(f"still mounted, not removing {directory}: {left}")
         shutil.rmtree(directory, ignore_errors=True)
+
+    @staticmethod
+    def _remove_cgroups(name: str, hosts: list[HostState]) -> None:
+        groups = {h.cgroup for h in hosts if h.cgroup is not None}
+        parent = machine_host.cgroup_parent()
+        if parent is not None and parent.is_dir():
+            groups |= set(parent.glob(f"{name}.*"))
+        for group in groups:
+            if group.is_dir():
+                machine_host.remove_cgroup(group)
+                with contextlib.suppress(OSError):  # shared by testbeds: only when empty
+                    group.parent.rmdir()
 
     def down(self) -> None:
         """Stop the hosts and remove everything the testbed created."""
@@ -263,6 +281,13 @@ class Testbed:
                 if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
         return total
+
+    def memory_cgroup(self, name: str) -> int:
+        """Bytes charged to the host's memory cgroup (includes page cache it first read)."""
+        h = self.host(name)
+        if h.cgroup is None:
+            raise TestbedError(f"host {name} has no memory cgroup on this machine")
+        return machine_host.memory_usage(h.cgroup)
 
     # -- reaching hosts ------------------------------------------------------
 

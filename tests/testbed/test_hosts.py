@@ -1,0 +1,66 @@
+"""Testbed hosts are real: systemd as PID 1, sshd, their own identity and address,
+no way out, and another testbed can live beside them."""
+
+from __future__ import annotations
+
+from ipaddress import ip_interface
+
+import pytest
+
+from prep_iac.testbed import Testbed
+from prep_iac.testbed.leftovers import of_testbed
+from prep_iac.testbed.network import TESTBED_RANGE
+from prep_iac.testbed.pytest_plugin import TestbedFactory
+
+pytestmark = pytest.mark.testbed
+
+
+def test_every_host_runs_systemd_as_pid_1_and_is_running(testbed: Testbed) -> None:
+    assert len(testbed.hosts) >= 2
+    for host in testbed.hosts:
+        out = testbed.ssh(
+            host.name, "systemctl is-system-running --wait; ps -o comm= -p 1; hostname", check=False
+        ).stdout.split()
+        state, pid1, hostname = out[0], out[1], out[2]
+        failed = testbed.ssh(host.name, "systemctl --failed --no-legend --plain").stdout
+        assert state == "running" or (state == "degraded" and failed.strip()), (host.name, failed)
+        assert pid1 == "systemd"
+        assert hostname == host.name
+
+
+def test_hosts_have_their_own_host_key_and_machine_id(testbed: Testbed) -> None:
+    keys = {host.host_key for host in testbed.hosts}
+    ids = {testbed.ssh(h.name, "cat /etc/machine-id").stdout.strip() for h in testbed.hosts}
+    assert len(keys) == len(ids) == len(testbed.hosts)
+
+
+def test_every_address_on_every_host_is_in_the_benchmark_range(testbed: Testbed) -> None:
+    for host in testbed.hosts:
+        assert host.address in TESTBED_RANGE and host.gateway in TESTBED_RANGE
+        out = testbed.ssh(host.name, "ip -o -4 addr show").stdout
+        addresses = [ip_interface(line.split()[3]) for line in out.splitlines()]
+        for address in addresses:
+            assert address.ip.is_loopback or address.ip in TESTBED_RANGE, address
+
+
+def test_hosts_have_no_route_out(testbed: Testbed) -> None:
+    for host in testbed.hosts:
+        assert "default" not in testbed.ssh(host.name, "ip route show").stdout
+        # Asking the kernel for a route sends nothing.
+        probe = testbed.ssh(host.name, "ip route get 192.0.2.2", check=False)
+        assert probe.returncode != 0 and "unreachable" in probe.stderr
+
+
+def test_a_second_testbed_coexists_and_its_down_spares_the_first(
+    testbed: Testbed, testbed_factory: TestbedFactory
+) -> None:
+    other = testbed_factory("coexist", hosts=1)
+    assert other.state.slot != testbed.state.slot
+    mine = {str(h.address) for h in testbed.hosts}
+    assert not mine & {str(h.address) for h in other.hosts}
+    assert other.ssh("difusor-1", "hostname").stdout.strip() == "difusor-1"
+    veths = [h.veth for h in other.hosts]
+    other.down()
+    assert of_testbed(other.name, veths, other.settings, other.state.slot) == []
+    for host in testbed.hosts:
+        assert testbed.ssh(host.name, "true").returncode == 0
