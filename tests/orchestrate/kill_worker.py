@@ -99,11 +99,14 @@ def main(db: Path, periods: int) -> int:
         cut = CutRef(election.cut_id(t0), t0)
         strikes.open_period(store, reg, election, t0, cut, t0 + timedelta(seconds=1))
         for state in store.states():
-            # Reinstated two periods after being disabled, so difusores keep cycling.
+            # Reinstated after a whole period disabled, so difusores keep cycling. Decided
+            # from verdicts, not from times, which depend on when a crash was recovered.
+            history = store.verdicts(state.difusor)
             if (
                 state.status is DifusorStatus.DISABLED
-                and state.disabled_at is not None
-                and state.disabled_at <= t0 - 2 * election.period
+                and history
+                and history[-1].period == start(election, i - 1)
+                and history[-1].verdict == "disabled"
             ):
                 at = t0 + timedelta(seconds=2)
                 result = push(reg, state.difusor, cut, at, True)

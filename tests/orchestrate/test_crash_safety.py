@@ -16,7 +16,7 @@ from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 
 WORKER = Path(__file__).with_name("kill_worker.py")
-PERIODS = 600
+PERIODS = 300
 KILLS = 20
 
 
