@@ -6,8 +6,9 @@ from __future__ import annotations
 from ipaddress import ip_interface
 
 import pytest
+from testbed_support import cli
 
-from prep_iac.testbed import Testbed
+from prep_iac.testbed import Testbed, image
 from prep_iac.testbed.leftovers import of_testbed
 from prep_iac.testbed.network import TESTBED_RANGE
 from prep_iac.testbed.pytest_plugin import TestbedFactory
@@ -64,3 +65,23 @@ def test_a_second_testbed_coexists_and_its_down_spares_the_first(
     assert of_testbed(other.name, veths, other.settings, other.state.slot) == []
     for host in testbed.hosts:
         assert testbed.ssh(host.name, "true").returncode == 0
+
+
+def test_cli_lists_the_hosts_and_opens_ssh_on_them(testbed: Testbed) -> None:
+    listing = cli("testbed", "list")
+    assert listing.returncode == 0, listing.stderr
+    for host in testbed.hosts:
+        assert str(host.address) in listing.stdout
+        ssh = cli("testbed", "ssh", "--name", testbed.name, host.name, "uname", "-n")
+        assert ssh.returncode == 0 and ssh.stdout.strip() == host.name, ssh.stderr
+
+
+def test_hosts_start_from_a_cached_host_neutral_image(testbed: Testbed) -> None:
+    assert testbed.state.image == image.rootfs(testbed.settings)
+    assert image.manifest(testbed.settings) is not None
+    rootfs = image.rootfs(testbed.settings)
+    assert not list((rootfs / "etc/ssh").glob("ssh_host_*"))
+    assert (rootfs / "etc/machine-id").read_text() == ""
+    # What a host wrote stays in its own overlay, never in the image.
+    testbed.ssh(testbed.hosts[0].name, "touch /etc/written-by-host")
+    assert not (rootfs / "etc/written-by-host").exists()
