@@ -53,6 +53,7 @@ from typing import Any
 
 from prep_iac.models.difusor import Difusor, DifusorStatus, Registry
 from prep_iac.models.election import Election
+from prep_iac.orchestrate.schedule import Period, PeriodClock
 from prep_iac.orchestrate.store import Action, Attempt, PeriodRecord, Store, Verdict, ts
 from prep_iac.publish.push import DifusorResult
 
@@ -105,21 +106,20 @@ def targets(store: Store, registry: Registry) -> list[Difusor]:
 
 
 def open_period(
-    store: Store, registry: Registry, election: Election, start: datetime, cut: CutRef | None,
+    store: Store, registry: Registry, election: Election, period: Period, cut: CutRef | None,
     now: datetime,
 ) -> PeriodRecord:  # fmt: skip
-    """Record that the orchestrator is up for the period starting at ``start``.
+    """Record that the orchestrator is up for ``period`` (from ``schedule.PeriodClock``).
 
     Opening twice keeps the first record. A period opened with less than the
     transfer budget left is recorded but not judged: the difusor never had a fair try.
     """
-    start = start.astimezone(UTC)  # aware arithmetic in a local zone is wall-clock arithmetic
-    end = min(start + election.period, election.window_end.astimezone(UTC))
+    start, end = period.start, period.end
     previous = store.last_period()
     new_cut = cut is not None and (
         previous is None or previous.cut_time is None or cut.cut_time > previous.cut_time
     )
-    judged = end - now.astimezone(UTC) >= election.transfer_budget
+    judged = end.astimezone(UTC) - now.astimezone(UTC) >= election.transfer_budget
     record = PeriodRecord(
         start=start,
         end=end,
@@ -401,14 +401,16 @@ def start_run(
 def _record_missed(store: Store, election: Election, now: datetime) -> None:
     """Record the periods that ended while no orchestrator was running."""
     last = store.last_period()
-    window_end = election.window_end.astimezone(UTC)
-    start = last.end if last is not None else election.window_start.astimezone(UTC)
-    while start + election.period <= now and start < window_end:
-        end = min(start + election.period, window_end)
-        note = "orchestrator down"
-        store.insert_period(PeriodRecord(start, end, None, None, False, now, now, False, note))
-        store.add_event(now, "period-skipped", period=start, note=note)
-        start = end
+    clock = PeriodClock(election)
+    since = last.end if last is not None else election.window_start
+    note = "orchestrator down"
+    for period in clock.periods(since, now):
+        if period.end > now:
+            break  # the current period: this run may still serve it
+        store.insert_period(
+            PeriodRecord(period.start, period.end, None, None, False, now, now, False, note)
+        )
+        store.add_event(now, "period-skipped", period=period.start, note=note)
 
 
 def heartbeat(store: Store, run: int, now: datetime) -> None:

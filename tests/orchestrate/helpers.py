@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
+from prep_iac.orchestrate.schedule import PeriodClock
 from prep_iac.orchestrate.store import Action, Store
 from prep_iac.orchestrate.strikes import CutRef
 from prep_iac.publish.push import DifusorResult, NodeResult
@@ -51,8 +52,10 @@ class Night:
 
     def open(self, index: int, cut_index: int | None = None, late: float = 1.0) -> None:
         cut = self.cut(index if cut_index is None else cut_index)
+        period = PeriodClock(self.election).period(index)
+        assert period is not None
         strikes.open_period(
-            self.store, self.registry, self.election, self.start(index), cut,
+            self.store, self.registry, self.election, period, cut,
             self.start(index) + timedelta(seconds=late),
         )  # fmt: skip
 

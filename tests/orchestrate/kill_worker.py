@@ -18,6 +18,7 @@ from prep_iac.models.difusor import DifusorStatus, Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox, strikes
+from prep_iac.orchestrate.schedule import PeriodClock
 from prep_iac.orchestrate.store import Store
 from prep_iac.orchestrate.strikes import CutRef
 from prep_iac.presets import load_election
@@ -88,6 +89,7 @@ def at_time(when: datetime) -> Callable[[], datetime]:
 def main(db: Path, periods: int) -> int:
     reg = registry()
     election = load_election("coahuila-2018")
+    clock = PeriodClock(election)
     store = Store(db)
     print("ready", flush=True)
     index, now = resume_point(store, election)
@@ -95,9 +97,11 @@ def main(db: Path, periods: int) -> int:
     handlers: dict[str, outbox.Handler] = {kind: lambda _a: None for kind in outbox.DONE_EVENT}
     outbox.perform_pending(store, handlers, at_time(now))
     for i in range(index, periods):
+        period = clock.period(i)
+        assert period is not None
         t0 = start(election, i)
-        cut = CutRef(election.cut_id(t0), t0)
-        strikes.open_period(store, reg, election, t0, cut, t0 + timedelta(seconds=1))
+        cut = CutRef(period.cut_id, t0)
+        strikes.open_period(store, reg, election, period, cut, t0 + timedelta(seconds=1))
         for state in store.states():
             # Reinstated after a whole period disabled, so difusores keep cycling. Decided
             # from verdicts, not from times, which depend on when a crash was recovered.

@@ -9,6 +9,7 @@ import pytest
 
 from prep_iac.models.difusor import DifusorStatus
 from prep_iac.orchestrate import strikes
+from prep_iac.orchestrate.schedule import PeriodClock
 from prep_iac.orchestrate.store import Store
 from prep_iac.orchestrate.strikes import StrikeError
 
@@ -132,9 +133,9 @@ def test_no_new_cut_does_not_fail_an_up_to_date_difusor(night: Night) -> None:
 
 
 def test_no_cut_yet_judges_nobody(night: Night) -> None:
-    strikes.open_period(
-        night.store, night.registry, night.election, night.start(0), None, night.start(0)
-    )
+    first = PeriodClock(night.election).period(0)
+    assert first is not None
+    strikes.open_period(night.store, night.registry, night.election, first, None, night.start(0))
     night.close(0)
     assert verdicts(night, "uadec") == ["no-cut"]
     assert night.strikes_of("uadec") == 0

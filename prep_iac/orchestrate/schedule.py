@@ -1,0 +1,144 @@
+"""The period clock: which update period it is, when the next begins, and drills.
+
+Periods are stepped in absolute time (UTC) from the window start. Because the
+window starts on the wall clock (18:00) and the period divides a day, every
+period also starts on a wall-clock multiple (18:00, 18:10...) on both sides of
+a daylight-saving change: the fall-back hour simply has its periods twice
+(cut ids ``..._0100`` then ``..._0100b``) and the spring-forward hour has none.
+Arithmetic is done in UTC on purpose: Python adds and subtracts aware times
+that share a zone on the wall clock, which is an hour off across a change.
+
+Periods live in the publication window ``[start, end)``; the last one is cut
+short at the window's end, and nothing is scheduled outside the window.
+
+A drill maps a real clock onto election time ``speed`` times faster (a
+10-minute period in 10 seconds), so a whole night can be rehearsed in minutes
+with the same code; tests inject the real clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from prep_iac.models.election import Election
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One update period of the election (times aware, in the election's zone)."""
+
+    index: int
+    start: datetime
+    end: datetime
+    cut_id: str
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Drill:
+    """Election time running ``speed`` times faster than the real clock.
+
+    + real_start: the real instant the drill began
+    + election_start: the election instant it stands for (usually the window start)
+    + speed: election seconds per real second
+
+    **Example:** ``Drill.compress(election, utc_now(), period_seconds=10)``
+    runs a 10-minute period in 10 real seconds.
+    """
+
+    real_start: datetime
+    election_start: datetime
+    speed: float
+
+    @classmethod
+    def compress(
+        cls,
+        election: Election,
+        real_start: datetime,
+        period_seconds: float,
+        election_start: datetime | None = None,
+    ) -> Drill:
+        speed = election.period.total_seconds() / period_seconds
+        return cls(real_start, election_start or election.window_start, speed)
+
+    def to_election(self, real: datetime) -> datetime:
+        elapsed = real.astimezone(UTC) - self.real_start.astimezone(UTC)
+        return self.election_start.astimezone(UTC) + elapsed * self.speed
+
+    def to_real(self, election_time: datetime) -> datetime:
+        elapsed = election_time.astimezone(UTC) - self.election_start.astimezone(UTC)
+        return self.real_start.astimezone(UTC) + elapsed / self.speed
+
+
+class PeriodClock:
+    """Periods of one election as seen from a (possibly drilled) clock.
+
+    + election: the window, period and time zone
+    + clock: the real clock (``utc_now``; tests pass their own)
+    + drill: map the real clock onto election time, or None for the real night
+    """
+
+    def __init__(self, election: Election, clock: Clock = utc_now, drill: Drill | None = None):
+        self.election = election
+        self.clock = clock
+        self.drill = drill
+        self._start = election.window_start.astimezone(UTC)
+        self._end = election.window_end.astimezone(UTC)
+
+    def now(self) -> datetime:
+        """Election time now, in the election's zone."""
+        real = self.clock()
+        when = self.drill.to_election(real) if self.drill else real
+        return when.astimezone(self.election.tz)
+
+    def period(self, index: int) -> Period | None:
+        """The ``index``-th period of the window (0 is the first), or None outside it."""
+        start = self._start + index * self.election.period
+        if index < 0 or start >= self._end:
+            return None
+        end = min(start + self.election.period, self._end)
+        tz = self.election.tz
+        return Period(index, start.astimezone(tz), end.astimezone(tz), self.election.cut_id(start))
+
+    def period_at(self, when: datetime) -> Period | None:
+        """The period containing ``when`` (aware), or None outside the window."""
+        instant = when.astimezone(UTC)
+        if not self._start <= instant < self._end:
+            return None
+        return self.period((instant - self._start) // self.election.period)
+
+    def current(self) -> Period | None:
+        return self.period_at(self.now())
+
+    def next_boundary(self, when: datetime | None = None) -> datetime | None:
+        """The next period start after ``when`` (default: now); None once the window is over."""
+        instant = (when or self.now()).astimezone(UTC)
+        if instant < self._start:
+            return self._start.astimezone(self.election.tz)
+        following = self.period((instant - self._start) // self.election.period + 1)
+        return None if following is None else following.start
+
+    def periods(self, since: datetime, until: datetime) -> Iterator[Period]:
+        """Periods that start in ``[since, until)``."""
+        elapsed = since.astimezone(UTC) - self._start
+        index = max(0, -(-elapsed // self.election.period))  # the first start at or after since
+        while (period := self.period(index)) is not None and period.start < until:
+            if period.start >= since:
+                yield period
+            index += 1
+
+    def real_seconds_until(self, when: datetime) -> float:
+        """Real seconds to wait until election time ``when`` (0 when it has passed)."""
+        target = self.drill.to_real(when) if self.drill else when.astimezone(UTC)
+        return max(0.0, (target - self.clock().astimezone(UTC)).total_seconds())
