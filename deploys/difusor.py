@@ -19,9 +19,9 @@ from prep_iac.deploy.web import web
 
 settings = settings_from_host(host)
 
-hardware_check(settings)
-baseline(settings)
-sftp_account(settings)
-ssh_hardening(settings)
-web(settings)
-firewall(settings)
+hardware_check(settings=settings)
+baseline(settings=settings)
+sftp_account(settings=settings)
+ssh_hardening(settings=settings)
+web(settings=settings)
+firewall(settings=settings)

@@ -1,0 +1,176 @@
+"""A testbed host deployed as a difusor, and how the tests reach it from outside.
+
+Three source addresses on the machine play three parties: the admin (the
+host's gateway, the end of its link), the IEC (an extra address routed to the
+host) and a stranger (the apt proxy's address, which every host routes back).
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import paramiko
+
+from prep_iac.testbed import Testbed
+from prep_iac.testbed.state import HostState
+
+ROOT = Path(__file__).resolve().parents[2]
+PYINFRA = ROOT / ".venv" / "bin" / "pyinfra"
+STRANGER = "198.19.255.1"  # the testbed's apt proxy address: routed back, never allowed SSH
+
+
+def iec_source_for(host: HostState) -> str:
+    """An address in 198.19.0.0/16 mirroring the host's, so testbeds never share one."""
+    return str(IPv4Address(int(host.address) + (1 << 16)))
+
+
+INVENTORY = """\
+difusores = (
+    [({name!r}, {{
+        "ssh_hostname": {address!r},
+        "ssh_user": "root",
+        "ssh_key": {key!r},
+        "ssh_known_hosts_file": {known_hosts!r},
+        "ssh_strict_host_key_checking": "yes",
+    }})],
+    {{
+        "difusor_name": "Difusor de pruebas",
+        "server_names": ["{name}.testbed.example"],
+        "frame_ancestors": ["'self'", "https://portal.testbed.example"],
+        "iec_sources": [{iec_source!r}],
+        "iec_keys": [{iec_key!r}],
+        "admin_sources": [{admin_source!r}],
+        "admin_keys": [{admin_key!r}],
+    }},
+)
+"""
+
+
+@dataclass
+class Run:
+    output: str
+    seconds: float
+
+    @property
+    def changed(self) -> int:
+        """Operations that changed something, from pyinfra's "Grand total" row."""
+        match = re.search(r"Grand total\s+(\d+)\s+(\S+)", self.output)
+        assert match, self.output[-2000:]
+        return 0 if match.group(2) == "-" else int(match.group(2))
+
+
+@dataclass
+class Deployed:
+    testbed: Testbed
+    host: HostState
+    inventory: Path
+    iec_key: Path
+    iec_source: str
+
+    @property
+    def address(self) -> str:
+        return str(self.host.address)
+
+    @property
+    def admin_source(self) -> str:
+        return str(self.host.gateway)
+
+    def write_inventory(self, iec_key: Path | None = None) -> None:
+        """The inventory file, named testbed.py so that group_data/testbed.py applies."""
+        self.inventory.write_text(
+            INVENTORY.format(
+                name=self.host.name,
+                address=self.address,
+                key=str(self.testbed.key),
+                known_hosts=str(self.testbed.known_hosts),
+                iec_source=f"{self.iec_source}/32",
+                iec_key=(iec_key or self.iec_key).with_suffix(".pub").read_text().strip(),
+                admin_source=f"{self.admin_source}/32",
+                admin_key=self.testbed.ssh_files.public_key.read_text().strip(),
+            )
+        )
+
+    def deploy(self) -> Run:
+        start = time.monotonic()
+        result = subprocess.run(
+            [str(PYINFRA), "-y", str(self.inventory), "deploys/difusor.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        seconds = time.monotonic() - start
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-4000:]
+        return Run(output, seconds)
+
+    def root(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.testbed.ssh(self.host.name, command, check=check, timeout=60)
+
+    def sftp_client(self, key: Path | None = None, source: str | None = None) -> paramiko.SSHClient:
+        """An SSH client logged in as the IEC (raises if the server refuses)."""
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 (test host)
+        sock = connect(self.address, 22, source or self.iec_source)
+        client.connect(
+            self.address,
+            username="iec",
+            key_filename=str(key or self.iec_key),
+            sock=sock,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=10,
+        )
+        return client
+
+    def http(
+        self, path: str, source: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection(
+            self.address, 80, timeout=10, source_address=(source or self.admin_source, 0)
+        )
+        try:
+            conn.request("GET", path, headers=headers or {})
+            response = conn.getresponse()
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+            )
+        finally:
+            conn.close()
+
+
+def connect(address: str, port: int, source: str, timeout: float = 5) -> socket.socket:
+    """A TCP connection from ``source`` (raises ``TimeoutError`` when dropped)."""
+    return socket.create_connection((address, port), timeout=timeout, source_address=(source, 0))
+
+
+def make_key(path: Path) -> Path:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+        check=True,
+    )
+    return path
+
+
+def add_source(host: HostState, address: str) -> None:
+    """Give the machine ``address`` on the host's link and the host a route back to it."""
+    subprocess.run(["ip", "addr", "replace", f"{address}/32", "dev", host.veth], check=True)
+    subprocess.run(
+        ["ip", "netns", "exec", host.netns, "ip", "route", "replace", f"{address}/32",
+         "via", str(host.gateway)],
+        check=True,
+    )  # fmt: skip
+
+
+def remove_source(host: HostState, address: str) -> None:
+    subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", host.veth], check=False)

@@ -1,0 +1,313 @@
+"""End to end: deploy a testbed host as a difusor twice, then check it from outside.
+
+The second run must change nothing (as pyinfra's own end-to-end test asserts).
+Every check goes over real SSH, SFTP, HTTP and TCP from the machine, from the
+admin's, the IEC's and a stranger's source addresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from prep_iac.deploy.baseline import KERNEL_PARAMETERS, SYSCTL_FILE
+from prep_iac.deploy.rendering import render
+from prep_iac.testbed import Testbed
+
+from .target import (
+    STRANGER,
+    Deployed,
+    Run,
+    add_source,
+    connect,
+    iec_source_for,
+    make_key,
+    remove_source,
+)
+
+pytestmark = pytest.mark.testbed
+
+CUT = "20180701_2000"
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[Run]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    testbed: Testbed, tmp_path_factory: pytest.TempPathFactory, runs: list[Run]
+) -> Iterator[Deployed]:
+    work = tmp_path_factory.mktemp("difusor")
+    host = testbed.hosts[0]
+    target = Deployed(
+        testbed=testbed,
+        host=host,
+        inventory=work / "testbed.py",
+        iec_key=make_key(work / "iec_ed25519"),
+        iec_source=iec_source_for(host),
+    )
+    add_source(host, target.iec_source)
+    try:
+        target.write_inventory()
+        runs.append(target.deploy())
+        runs.append(target.deploy())
+        yield target
+    finally:
+        remove_source(host, target.iec_source)
+
+
+def test_second_deploy_changes_nothing(deployed: Deployed, runs: list[Run]) -> None:
+    first, second = runs[:2]
+    assert first.changed > 0
+    assert second.changed == 0, second.output[-3000:]
+
+
+def test_host_below_minimums_is_deployed_with_a_visible_warning(
+    deployed: Deployed, runs: list[Run]
+) -> None:
+    output = runs[0].output
+    assert "below the minimums (forced for a test host)" in output
+    assert "disk gb:" in output
+    assert "clause II.c asks for 100 GB" in output
+
+
+def test_sshd_nginx_and_nft_accept_the_deployed_configuration(deployed: Deployed) -> None:
+    for command in ("sshd -t", "nginx -t -q", "nft -c -f /etc/nftables.conf"):
+        assert deployed.root(command, check=False).returncode == 0, command
+
+
+def test_iec_uploads_into_incoming_inside_its_chroot(deployed: Deployed) -> None:
+    with deployed.sftp_client() as client, client.open_sftp() as sftp:
+        assert sftp.normalize(".") == "/incoming"
+        assert sorted(sftp.listdir("/")) == ["incoming", "live", "notice", "releases", "status"]
+        assert sftp.listdir("/..") == sftp.listdir("/")
+        sftp.mkdir(f"{CUT}.part")
+        with sftp.open(f"{CUT}.part/index.html", "w") as handle:
+            handle.write(b"<p>corte</p>")
+        sftp.rename(f"{CUT}.part", CUT)
+        for forbidden in ("/x", "/releases/x", "/notice/index.html", "/status/x"):
+            with pytest.raises(OSError):
+                sftp.open(forbidden, "w").close()
+        with pytest.raises(OSError):
+            sftp.stat("/etc/passwd")
+    owner = deployed.root(f"stat -c %U /srv/prep/incoming/{CUT}/index.html").stdout.strip()
+    assert owner == "iec"
+    deployed.root(f"rm -rf /srv/prep/incoming/{CUT}")
+
+
+def test_iec_gets_no_shell_no_command_no_tty_and_no_forwarding(deployed: Deployed) -> None:
+    with deployed.sftp_client() as client:
+        transport = client.get_transport()
+        assert transport is not None
+        channel = transport.open_session()
+        with pytest.raises(paramiko.SSHException):
+            channel.get_pty()
+        channel = transport.open_session()
+        channel.settimeout(5)
+        channel.exec_command("id; cat /etc/passwd")
+        # The command is replaced by internal-sftp, which answers only SFTP requests.
+        output = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := channel.recv(1024):
+                output += chunk
+        assert b"uid=" not in output and b"root:" not in output
+        channel.close()
+        with pytest.raises(paramiko.ChannelException):
+            transport.open_channel("direct-tcpip", ("127.0.0.1", 80), ("127.0.0.1", 0))
+        with pytest.raises(paramiko.SSHException):
+            transport.request_port_forward("127.0.0.1", 0)
+
+
+def test_iec_key_is_refused_outside_the_iec_sources(deployed: Deployed) -> None:
+    with pytest.raises(paramiko.AuthenticationException):
+        deployed.sftp_client(source=deployed.admin_source)
+
+
+def test_stranger_cannot_reach_ssh_but_reaches_the_site(deployed: Deployed) -> None:
+    with pytest.raises(TimeoutError):
+        connect(deployed.address, 22, STRANGER, timeout=3)
+    connect(deployed.address, 22, deployed.admin_source).close()
+    status, _, _ = deployed.http("/", source=STRANGER)
+    assert status == 200
+
+
+def test_password_and_legacy_algorithms_are_refused(deployed: Deployed) -> None:
+    base = [
+        "ssh",
+        "-F",
+        str(deployed.testbed.ssh_config),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=INFO",
+    ]
+    legacy = (
+        ["Ciphers=aes128-cbc"],
+        ["Ciphers=aes128-ctr", "MACs=hmac-sha1"],
+        ["KexAlgorithms=diffie-hellman-group14-sha1"],
+        ["HostKeyAlgorithms=ecdsa-sha2-nistp256"],
+    )
+    for options in legacy:
+        result = subprocess.run(
+            [*base, *(f"-o{o}" for o in options), deployed.host.name, "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 255
+        assert "no matching" in result.stderr, result.stderr
+    banner = subprocess.run(
+        [*base, "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
+         deployed.host.name, "true"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert "Permission denied (publickey)" in banner.stderr
+
+
+def publish(deployed: Deployed) -> None:
+    """Stand in for the host-side activation: a release, then an atomic switch of live."""
+    release = f"/srv/prep/releases/{CUT}"
+    deployed.root(
+        f"mkdir -p {release} && printf '<h1>PREP</h1>' > {release}/index.html"
+        f" && printf 'console.log(1)' > {release}/app.js && gzip -k -9 {release}/app.js"
+        f" && ln -sfn releases/{CUT} /srv/prep/.live.t && mv -T /srv/prep/.live.t /srv/prep/live"
+    )
+
+
+def suspend(deployed: Deployed) -> None:
+    deployed.root("ln -sfn notice /srv/prep/.live.t && mv -T /srv/prep/.live.t /srv/prep/live")
+
+
+def test_published_cut_is_served_with_its_id_frame_policy_and_caching(deployed: Deployed) -> None:
+    publish(deployed)
+    try:
+        status, headers, body = deployed.http("/")
+        assert (status, body) == (200, b"<h1>PREP</h1>")
+        assert headers["x-prep-corte"] == CUT
+        assert headers["content-security-policy"] == (
+            "frame-ancestors 'self' https://portal.testbed.example"
+        )
+        assert "x-frame-options" not in headers
+        assert headers["cache-control"] == "public, max-age=30, must-revalidate"
+        assert headers["etag"] and headers["last-modified"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert "referrer-policy" in headers and "permissions-policy" in headers
+        assert headers["server"] == "nginx"
+        status, headers, body = deployed.http("/app.js", headers={"Accept-Encoding": "gzip"})
+        assert headers["content-encoding"] == "gzip"
+        assert gzip.decompress(body) == b"console.log(1)"
+        assert headers["cache-control"] == "public, max-age=600"
+    finally:
+        suspend(deployed)
+
+
+def test_suspended_site_shows_the_spanish_notice_on_every_path(deployed: Deployed) -> None:
+    suspend(deployed)
+    for path in ("/", "/results/ayuntamientos.html"):
+        status, headers, body = deployed.http(path)
+        assert status == 200
+        assert "Publicación de resultados preliminares suspendida" in body.decode()
+        assert "x-prep-corte" not in headers
+        assert headers["cache-control"] == "no-cache"
+
+
+def test_flooding_client_gets_429_while_another_client_is_served(deployed: Deployed) -> None:
+    conn = socket.create_connection(
+        (deployed.address, 80), timeout=10, source_address=(deployed.admin_source, 0)
+    )
+    request = f"GET / HTTP/1.1\r\nHost: {deployed.address}\r\n\r\n".encode()
+    conn.sendall(request * 400)
+    received = b""
+    while received.count(b"HTTP/1.1 ") < 400:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    conn.close()
+    assert received.count(b"HTTP/1.1 200") >= 100
+    assert received.count(b"HTTP/1.1 429") > 0
+    status, _, _ = deployed.http("/", source=deployed.iec_source)
+    assert status == 200
+
+
+def test_access_log_is_json_lines_with_the_memoria_fields(deployed: Deployed) -> None:
+    deployed.http(
+        "/?memoria",
+        source=STRANGER,
+        headers={"User-Agent": "prueba-memoria", "Referer": "https://x.test/"},
+    )
+    lines = deployed.root("tail -n 50 /var/log/nginx/prep-access.log").stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    mine = [r for r in records if r["user_agent"] == "prueba-memoria"][-1]
+    assert mine["uri"] == "/?memoria"
+    assert mine["referer"] == "https://x.test/"
+    assert mine["status"] == 200
+    assert mine["remote_addr"] == STRANGER
+    for field in ("time", "host", "request_time", "bytes_sent", "upstream", "corte"):
+        assert field in mine
+    throttled = deployed.root("grep -c '\"status\":429' /var/log/nginx/prep-access.log").stdout
+    assert int(throttled) > 0
+    rotate = deployed.root("cat /etc/logrotate.d/nginx").stdout
+    assert "rotate 90" in rotate and "daily" in rotate
+
+
+def test_kernel_hardening_is_written_and_applied_where_settable(deployed: Deployed) -> None:
+    written = deployed.root(f"cat {SYSCTL_FILE}").stdout
+    assert written == render("sysctl-hardening.conf.j2", parameters=KERNEL_PARAMETERS)
+    for key, wanted in KERNEL_PARAMETERS.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        probe = deployed.root(f"test -w {path} && echo rw; cat {path}", check=False).stdout.split()
+        if probe and probe[0] == "rw":
+            assert probe[1:] == [str(wanted)], key
+
+
+def test_journal_is_persistent_and_kept_at_least_thirty_days(deployed: Deployed) -> None:
+    config = deployed.root("cat /etc/systemd/journald.conf.d/90-prep.conf").stdout
+    assert "Storage=persistent" in config and "MaxRetentionSec=90day" in config
+    assert deployed.root("ls /var/log/journal").stdout.strip()
+
+
+def test_blocklisted_stranger_is_dropped_but_a_blocklisted_admin_is_not(deployed: Deployed) -> None:
+    for source in (STRANGER, deployed.admin_source):
+        deployed.root(f"nft add element inet prep blocklist4 {{ {source} timeout 1m }}")
+    try:
+        with pytest.raises(TimeoutError):
+            connect(deployed.address, 80, STRANGER, timeout=3)
+        connect(deployed.address, 22, deployed.admin_source).close()
+    finally:
+        deployed.root("nft flush set inet prep blocklist4")
+
+
+def test_firewall_deleted_by_hand_is_restored_by_the_next_deploy(
+    deployed: Deployed, runs: list[Run]
+) -> None:
+    deployed.root("nft delete table inet prep")
+    run = deployed.deploy()
+    runs.append(run)
+    assert run.changed == 1
+    assert "blocklist4" in deployed.root("nft list table inet prep").stdout
+
+
+def test_rotating_the_iec_key_removes_the_old_one(
+    deployed: Deployed, tmp_path: Path, runs: list[Run]
+) -> None:
+    new_key = make_key(tmp_path / "iec_new_ed25519")
+    deployed.write_inventory(iec_key=new_key)
+    try:
+        runs.append(deployed.deploy())
+        with pytest.raises(paramiko.AuthenticationException):
+            deployed.sftp_client()
+        deployed.sftp_client(key=new_key).close()
+    finally:
+        deployed.write_inventory()
