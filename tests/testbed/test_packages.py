@@ -15,7 +15,7 @@ BACKPORTS_ONLY = "debian-tag2upload-keyring"
 
 
 def test_apt_update_reaches_all_four_suites_through_the_proxy(testbed: Testbed) -> None:
-    host = testbed.hosts[0].name
+    host = testbed.hosts[-1].name
     update = testbed.ssh(host, f"{APT} update")
     assert "Err:" not in update.stdout and "W:" not in update.stderr, update.stdout + update.stderr
     policy = testbed.ssh(host, "apt-cache policy").stdout
