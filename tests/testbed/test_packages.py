@@ -38,3 +38,20 @@ def test_installs_a_package_from_main_and_one_from_backports(testbed: Testbed) -
     assert "bookworm-backports/main" in installed[1]
     log = (testbed.settings.proxy_root / "log" / "apt-cacher.log").read_text()
     assert "hello_" in log and BACKPORTS_ONLY in log
+
+
+PROBE = """
+import urllib.error, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({{"http": "{proxy}"}}))
+try:
+    opener.open("http://127.0.0.1/debian/pool/main/h/hello/hello_2.10-3_amd64.deb", timeout=10)
+except urllib.error.HTTPError as exc:
+    print(exc.code, exc.reason)
+"""
+
+
+def test_the_proxy_serves_only_the_debian_archives(testbed: Testbed) -> None:
+    # A location that is not a remapped archive (loopback: nothing leaves the machine).
+    proxy = f"http://{testbed.settings.proxy_address}:{testbed.settings.proxy_port}"
+    out = testbed.ssh(testbed.hosts[-1].name, f"python3 -c '{PROBE.format(proxy=proxy)}'").stdout
+    assert out.strip() == "403 Forbidden file type or location"
