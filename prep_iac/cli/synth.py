@@ -43,7 +43,11 @@ def _disk_bytes(infos: list[CutInfo]) -> int:
     "--election", default="coahuila-2018", show_default=True, help="Preset name or YAML file."
 )
 @click.option(
-    "--cuts", default=DEFAULT_CUTS, show_default=True, type=click.IntRange(min=1), help="Cuts."
+    "--cuts",
+    default=DEFAULT_CUTS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many cuts from the window's start (24: the first 4 hours at 10-minute periods).",
 )
 @click.option(
     "--out",
@@ -55,6 +59,7 @@ def _disk_bytes(infos: list[CutInfo]) -> int:
 @click.option("--seed", default=2018, show_default=True, help="Same seed, same bytes.")
 @click.option(
     "--every",
+    metavar="K",
     default=1,
     show_default=True,
     type=click.IntRange(min=1),

@@ -182,7 +182,7 @@ def _acta(
     nulos = round(voters * rng.uniform(0.01, 0.035))
     no_registrados = 1 if rng.random() < 0.08 else 0
     valid = max(0, voters - nulos - no_registrados)
-    weights = [s * rng.gammavariate(8.0, 1.0) for s in shares]
+    weights = [s * rng.uniform(0.6, 1.4) for s in shares]
     scale = sum(weights)
     votes = [math.floor(valid * w / scale) for w in weights]
     votes[max(range(len(votes)), key=lambda i: weights[i])] += valid - sum(votes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
@@ -105,6 +105,7 @@ class Night:
             "process": election.name,
             "contests": [c.code for c in election.contests],
         }
+        # index.html links the shell's hashed names, so the data size is measured with them.
         self.shell: Shell = build_shell(self.geography, self.ballot, self._context, seed)
         # Photos take what the rest leaves of the target, so every election lands in range.
         low, high = election.package_size_mb
@@ -113,7 +114,8 @@ class Night:
         photo_races: dict[str, tuple[Race, ...]] = {
             c.contest.code: races(c.contest, self.geography) for c in self.contests
         }
-        self.shell.files.update(candidate_photos(self.ballot, photo_races, seed, budget))
+        photos = candidate_photos(self.ballot, photo_races, seed, budget)
+        self.shell = replace(self.shell, files={**self.shell.files, **photos})
 
     def _contest(
         self, contest: Contest, index: int, start: datetime, arrivals: dict[str, float]

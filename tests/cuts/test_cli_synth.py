@@ -26,7 +26,8 @@ def test_synth_prints_a_summary_table(tmp_path: Path) -> None:
 
 
 def test_synth_json_lists_each_cut(tmp_path: Path) -> None:
-    result = run("--election", "coahuila-2017", "--cuts", "2", "--out", str(tmp_path), "--json")
+    election = Path(__file__).parents[2] / "prep_iac/presets/elections/coahuila-2017.yaml"
+    result = run("--election", str(election), "--cuts", "2", "--out", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr
     cuts = json.loads(result.stdout)
     assert [c["id"] for c in cuts] == ["20170604_1800", "20170604_1815"]
