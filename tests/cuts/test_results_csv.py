@@ -206,6 +206,13 @@ def test_totals_line_is_consistent_with_the_rows(results: list[ResultsFile]) -> 
         assert totals.actas_esperadas == len(rows)
         assert totals.actas_registradas == len(received)
         assert totals.actas_fuera_catalogo == sum(r.contabilizada == 2 for r in received)
+        assert totals.actas_capturadas == sum(r.contabilizada != 2 for r in received)
+        assert totals.porcentaje_actas_capturadas == Decimal(
+            truncated_percent(totals.actas_capturadas, len(rows))
+        )
+        assert totals.porcentaje_actas_con_inconsistencias == Decimal(
+            truncated_percent(sum(r.contabilizada == 0 for r in received), len(rows))
+        )
         assert totals.actas_contabilizadas == len(counted)
         assert totals.actas_no_contabilizadas == len(received) - len(counted)
         assert totals.lista_nominal_actas_contabilizadas == sum(
