@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pyinfra.api.exceptions import DeployError
 
 from prep_iac.models.loading import ConfigError, Loc, Problem, fail_fields, problems_from_validation
 
@@ -204,6 +205,11 @@ class DifusorSettings(BaseModel):
 Layer = tuple[str, Mapping[str, Any]]
 
 
+class SettingsError(ConfigError, DeployError):
+    """Bad group data: a ``ConfigError`` that pyinfra's CLI prints as a plain deploy
+    error, listing the problems without a Python traceback."""
+
+
 def load_settings(layers: Sequence[Layer]) -> DifusorSettings:
     """Validate data merged from ``(source, data)`` layers, highest precedence first.
 
@@ -227,7 +233,8 @@ def load_settings(layers: Sequence[Layer]) -> DifusorSettings:
             problems.append(
                 Problem(source, problem.field, problem.value, problem.expected, problem.line)
             )
-        raise ConfigError(problems) from exc
+        # The problems say all the pydantic error did, with the file: no chained traceback.
+        raise SettingsError(problems) from None
 
 
 def host_layers(host: Any, group_data_dir: Path = Path("group_data")) -> list[Layer]:

@@ -142,3 +142,26 @@ def test_cross_field_problems_are_all_reported_with_their_sources(tree: Path) ->
         "inventory host 'prep1.difusor.example': sftp_user: got 'root'; "
         "expected a user other than admin_user 'root'",
     ]
+
+
+def test_pyinfra_stops_before_touching_a_host_and_prints_the_problem(tree: Path) -> None:
+    append(tree / "group_data" / "difusores.py", 'iec_sources = ["198.51.100.0/28", "300.1.1.1/8"]')
+    inventory = tree / "inventories" / "local.py"
+    inventory.write_text(
+        (tree / "inventories" / "example.py")
+        .read_text()
+        .replace('"iec_sources": ["198.51.100.0/28"],', "")
+        .replace('("prep1.difusor.example", {', '("@local", {')
+        .replace('        ("prep2.difusor.example", {"ssh_hostname": "203.0.113.11", '
+                 '"ha_peers": ["203.0.113.10"]}),\n', "")
+    )  # fmt: skip
+    assert "prep2" not in inventory.read_text()  # @local only: nothing is contacted
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", str(inventory),
+         str(ROOT / "deploys" / "difusor.py")],
+        cwd=tree, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output
+    assert "group_data/difusores.py: iec_sources[1]: got '300.1.1.1/8'" in output
