@@ -12,8 +12,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -138,33 +137,48 @@ class ResultsFile(BaseModel):
     rows: list[ActaRow]
 
 
-@contextmanager
-def _open_csv(path: Path) -> Iterator[tuple[str, str | None, str, io.TextIOBase]]:
-    """Yield (description, cut id from a zip name, CSV name, text stream) for a CSV or zip."""
-    if path.suffix.lower() == ".zip":
-        try:
-            archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise CutFormatError(f"{path}: not a readable zip ({exc})") from None
-        with archive:
-            names = [n for n in archive.namelist() if RESULTS_CSV_RE.match(Path(n).name)]
-            if not names:
-                raise CutFormatError(
-                    f"{path}: no results CSV (<ENT>_<ELECCION>_<YYYY>.csv)"
-                    f" among {archive.namelist()}"
-                )
-            match = ZIP_RE.match(path.name)
-            with archive.open(names[0]) as raw:
-                yield (
-                    f"{path}!{names[0]}",
-                    match["cut"] if match else None,
-                    Path(names[0]).name,
-                    _decode(raw.read()),
-                )
-        return
-    if not path.is_file():
-        raise CutFormatError(f"{path}: no such results CSV or download zip")
-    yield str(path), None, path.name, _decode(path.read_bytes())
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A results CSV's text, with how to name it in errors and the cut id its zip states."""
+
+    description: str
+    zip_cut: str | None
+    name: str
+    stream: io.TextIOBase
+
+
+def _load_csv(path: Path) -> _Source:
+    """The results CSV at ``path``, in the zip at ``path``, or in a zip nested in it."""
+    if path.suffix.lower() != ".zip":
+        if not path.is_file():
+            raise CutFormatError(f"{path}: no such results CSV or download zip")
+        return _Source(str(path), None, path.name, _decode(path.read_bytes()))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _csv_in_zip(archive, str(path), path.name)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CutFormatError(f"{path}: not a readable zip ({exc})") from None
+
+
+def _csv_in_zip(archive: zipfile.ZipFile, description: str, zip_name: str) -> _Source:
+    names = archive.namelist()
+    match = ZIP_RE.match(Path(zip_name).name)
+    csvs = [n for n in names if RESULTS_CSV_RE.match(Path(n).name)]
+    if csvs:
+        return _Source(
+            f"{description}!{csvs[0]}",
+            match["cut"] if match else None,
+            Path(csvs[0]).name,
+            _decode(archive.read(csvs[0])),
+        )
+    # Some bodies nest one zip per election in a cut-level YYYYMMDD_HHMM_PREP.zip.
+    nested = [n for n in names if ZIP_RE.match(Path(n).name)]
+    if nested:
+        with zipfile.ZipFile(io.BytesIO(archive.read(nested[0]))) as inner:
+            return _csv_in_zip(inner, f"{description}!{nested[0]}", nested[0])
+    raise CutFormatError(
+        f"{description}: no results CSV (<ENT>_<ELECCION>_<YYYY>.csv) among {names}"
+    )
 
 
 def _decode(data: bytes) -> io.TextIOBase:
@@ -196,27 +210,27 @@ def _split_line(line: str) -> list[str]:
     return next(csv.reader([line], delimiter=_delimiter(line)))
 
 
-def _cut_time(description: str, name: str, zip_cut: str | None, preamble: list[str]) -> CutTime:
+def _cut_time(source: _Source, preamble: list[str]) -> CutTime:
     cells = [cell.strip() for line in preamble for cell in _split_line(line) if cell.strip()]
     if not cells:
         raise CutFormatError(
-            f"{description}: malformed preamble: no election name before the header"
+            f"{source.description}: malformed preamble: no election name before the header"
         )
     for cell in cells:
         match = CUT_TIME_RE.match(cell)
         if match:
             local = datetime.strptime(match[1], CUT_TIME_FORMAT)
-            named = RESULTS_CSV_RE.match(name)
+            named = RESULTS_CSV_RE.match(source.name)
             return CutTime(
                 local=local,
                 offset_label=match[2],
-                cut_id=zip_cut or local.strftime("%Y%m%d_%H%M"),
+                cut_id=source.zip_cut or local.strftime("%Y%m%d_%H%M"),
                 contest=cells[0],
                 contest_code=named["contest"] if named else None,
-                source=description,
+                source=source.description,
             )
     raise CutFormatError(
-        f"{description}: no cut time in the preamble"
+        f"{source.description}: no cut time in the preamble"
         f" (a line 'DD/MM/YYYY HH:MM (UTC-6)'); found {cells!r}"
     )
 
@@ -248,9 +262,9 @@ def read_cut_time(path: Path | str) -> CutTime:
     """
     times = []
     for source in _results_sources(Path(path)):
-        with _open_csv(source) as (description, zip_cut, name, stream):
-            before, _ = _head(description, stream)
-            times.append(_cut_time(description, name, zip_cut, _preamble(before)))
+        csv_file = _load_csv(source)
+        before, _ = _head(csv_file.description, csv_file.stream)
+        times.append(_cut_time(csv_file, _preamble(before)))
     distinct = {(t.local, t.offset_label) for t in times}
     if len(distinct) > 1:
         stated = ", ".join(f"{t.source}: {t.local:%d/%m/%Y %H:%M}" for t in times)
@@ -260,37 +274,33 @@ def read_cut_time(path: Path | str) -> CutTime:
 
 def read_results_csv(path: Path | str) -> ResultsFile:
     """Parse a results CSV (or the one in a download zip): cut time, totals and every row."""
-    with _open_csv(Path(path)) as (description, zip_cut, name, stream):
-        before, header = _head(description, stream)
-        delimiter = _delimiter(header)
-        columns = [c.strip() for c in _split_line(header)]
-        preamble = _preamble(before)
-        cut = _cut_time(description, name, zip_cut, preamble)
-        totals_lines = before[len(preamble) :]
-        if len(totals_lines) < 2:
-            raise CutFormatError(f"{description}: no totals header and line ({TOTALS_MARKER}, ...)")
-        totals_columns = _split_line(totals_lines[0])
-        totals_values = _split_line(totals_lines[1])
-        if len(totals_columns) != len(totals_values):
-            raise CutFormatError(
-                f"{description}: totals line has {len(totals_values)} values"
-                f" for {len(totals_columns)} columns"
-            )
-        totals = Totals(
-            **{c.lower(): v for c, v in zip(totals_columns, totals_values, strict=True)}
+    source = _load_csv(Path(path))
+    where = source.description
+    before, header = _head(where, source.stream)
+    columns = [c.strip() for c in _split_line(header)]
+    preamble = _preamble(before)
+    cut = _cut_time(source, preamble)
+    totals_lines = before[len(preamble) :]
+    if len(totals_lines) < 2:
+        raise CutFormatError(f"{where}: no totals header and line ({TOTALS_MARKER}, ...)")
+    totals_columns = _split_line(totals_lines[0])
+    totals_values = _split_line(totals_lines[1])
+    if len(totals_columns) != len(totals_values):
+        raise CutFormatError(
+            f"{where}: totals line has {len(totals_values)} values"
+            f" for {len(totals_columns)} columns"
         )
-        parties = _party_columns(description, columns)
-        rows = []
-        for number, cells in enumerate(
-            csv.reader(stream, delimiter=delimiter), start=len(before) + 2
-        ):
-            if not cells:
-                continue
-            if len(cells) != len(columns):
-                raise CutFormatError(
-                    f"{description}:{number}: {len(cells)} values for {len(columns)} columns"
-                )
-            rows.append(_row(dict(zip(columns, cells, strict=True)), parties))
+    totals = Totals(**{c.lower(): v for c, v in zip(totals_columns, totals_values, strict=True)})
+    parties = _party_columns(where, columns)
+    rows = []
+    for index, cells in enumerate(csv.reader(source.stream, delimiter=_delimiter(header)), 1):
+        if not cells:
+            continue
+        if len(cells) != len(columns):
+            raise CutFormatError(
+                f"{where}: acta row {index} has {len(cells)} values for {len(columns)} columns"
+            )
+        rows.append(_row(dict(zip(columns, cells, strict=True)), parties))
     return ResultsFile(
         cut=cut,
         preamble=preamble,

@@ -127,3 +127,19 @@ def test_cut_mixing_two_cut_times_is_rejected(night_2017: list[CutInfo], tmp_pat
     (mixed / zip_of(last, "AYUN").name).write_bytes(zip_of(last, "AYUN").read_bytes())
     with pytest.raises(CutFormatError, match="different cut times"):
         read_cut_time(mixed)
+
+
+def test_cut_level_zip_nesting_one_zip_per_election_is_read(
+    night: list[CutInfo], tmp_path: Path
+) -> None:
+    cut = night[1]
+    outer = tmp_path / f"{cut.id}_PREP.zip"
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.write(zip_of(cut), zip_of(cut).name)
+
+    result = read_cut_time(outer)
+
+    assert result.local == datetime(2018, 7, 1, 21, 30)
+    assert result.cut_id == cut.id
+    assert result.source.endswith(f"{zip_of(cut).name}!COAH_AYUN_2018.csv")
+    assert len(read_results_csv(outer).rows) == read_results_csv(outer).totals.actas_esperadas
