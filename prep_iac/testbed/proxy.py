@@ -121,8 +121,11 @@ def _start(settings: TestbedSettings) -> int:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            # Typically the port is taken (e.g. Debian's own apt-cacher-ng on *:3142).
+            said = (log_dir / "stdout.log").read_text(errors="replace").strip()[-500:]
             raise TestbedError(
-                f"apt-cacher-ng exited with {process.returncode}; see {log_dir}/stdout.log"
+                f"apt-cacher-ng exited with {process.returncode} "
+                f"({settings.proxy_address}:{settings.proxy_port}): {said}"
             )
         try:
             socket.create_connection((str(settings.proxy_address), settings.proxy_port), 1).close()
