@@ -155,8 +155,3 @@ def has_address(settings: TestbedSettings) -> bool:
     """Whether the proxy address is configured on the machine."""
     out = run(["ip", "-o", "-4", "addr", "show", "dev", "lo"]).stdout
     return f" {_address(settings)} " in out
-
-
-def running_pid(settings: TestbedSettings) -> int | None:
-    state = _load(settings)
-    return state.pid if _running(settings, state.pid) else None
