@@ -374,6 +374,14 @@ class Store:
         row = self._db.execute("SELECT * FROM periods ORDER BY start DESC LIMIT 1").fetchone()
         return None if row is None else _period(row)
 
+    def latest_cut(self) -> tuple[str, datetime] | None:
+        """The newest cut any period carried (what the IEC's list announces)."""
+        row = self._db.execute(
+            """SELECT cut_id, cut_time FROM periods WHERE cut_time IS NOT NULL
+               ORDER BY cut_time DESC LIMIT 1"""
+        ).fetchone()
+        return None if row is None else (row[0], parse_ts(row[1]))
+
     def open_periods(self) -> list[PeriodRecord]:
         rows = self._db.execute("SELECT * FROM periods WHERE closed_at IS NULL ORDER BY start")
         return [_period(r) for r in rows]
