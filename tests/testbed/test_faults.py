@@ -14,6 +14,7 @@ import pytest
 from testbed_support import cli, tcp_outcome
 
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.network import qdisc
 from prep_iac.testbed.state import HostState
 
 pytestmark = pytest.mark.testbed
@@ -50,15 +51,11 @@ def test_shaped_link_carries_the_rate_and_unshaping_restores_it(
     result = cli("testbed", "shape", "--name", testbed.name, host.name)  # default 10 Mbit/s
     assert result.returncode == 0, result.stderr
     testbed.state = Testbed.load(testbed.name).state
-    assert (
-        "tbf"
-        in subprocess.run(
-            ["tc", "qdisc", "show", "dev", host.veth], capture_output=True, text=True, check=True
-        ).stdout
-    )
+    assert "tbf" in qdisc(host.veth)
     shaped = scp_seconds(testbed, host, payload)
     assert 1.9 <= shaped <= 6, shaped
     testbed.unshape(host.name)
+    assert "tbf" not in qdisc(host.veth)
     assert scp_seconds(testbed, host, payload) < 1.0
 
 
