@@ -9,13 +9,14 @@ import subprocess
 import time
 
 import pytest
-from testbed_support import PREP_IAC, cli
 
 from prep_iac.testbed import Testbed, TestbedSettings
 from prep_iac.testbed.leftovers import of_proxy, of_testbed
 from prep_iac.testbed.pytest_plugin import require_testbed_machine
 from prep_iac.testbed.state import STATE_FILE, Phase, load, recorded_names
 from prep_iac.testbed.system import find_processes
+
+from .testbed_support import PREP_IAC, cli
 
 pytestmark = pytest.mark.testbed
 

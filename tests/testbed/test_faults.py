@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testbed_support import cli, tcp_outcome
 
 from prep_iac.testbed import Testbed
 from prep_iac.testbed.network import qdisc
 from prep_iac.testbed.state import HostState
+
+from .testbed_support import cli, tcp_outcome
 
 pytestmark = pytest.mark.testbed
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from ipaddress import ip_interface
 
 import pytest
-from testbed_support import cli
 
 from prep_iac.testbed import Testbed, image
 from prep_iac.testbed.leftovers import of_testbed
 from prep_iac.testbed.network import TESTBED_RANGE
 from prep_iac.testbed.pytest_plugin import TestbedFactory
+
+from .testbed_support import cli
 
 pytestmark = pytest.mark.testbed
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testbed_support import cli
 
 from prep_iac.models.difusor import Registry
 from prep_iac.models.loading import load_model
 from prep_iac.testbed import Testbed
 from prep_iac.testbed.ssh import keyscan
+
+from .testbed_support import cli
 
 pytestmark = pytest.mark.testbed
 
