@@ -1,10 +1,12 @@
-"""Real servers on 127.0.0.1 for the tests: SMTP (aiosmtpd), HTTP webhooks, S3 (moto)."""
+"""Real servers on 127.0.0.1 for the tests: SMTP (aiosmtpd), HTTP webhooks, S3 (moto), SFTP."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import errno
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -18,10 +20,18 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import paramiko
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from paramiko.common import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
+from paramiko.sftp import SFTP_OK
 
 
 def free_port() -> int:
@@ -161,3 +171,123 @@ def s3_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class _Handle(paramiko.SFTPHandle):
+    # paramiko's SFTPHandle reads and writes through these two attributes.
+    readfile: IO[Any]
+    writefile: IO[Any]
+
+    def stat(self) -> paramiko.SFTPAttributes | int:
+        return paramiko.SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
+
+
+def _errno(exc: OSError) -> int:
+    return int(paramiko.SFTPServer.convert_errno(exc.errno or errno.EIO))
+
+
+class _ChrootSFTP(paramiko.SFTPServerInterface):
+    """Enough of an SFTP server for uploads, confined to one directory."""
+
+    root = Path("/nonexistent")
+
+    def _real(self, path: str) -> str:
+        return str(self.root) + self.canonicalize(path)
+
+    def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> _Handle | int:
+        try:
+            fd = os.open(self._real(path), flags, 0o644)
+        except OSError as exc:
+            return _errno(exc)
+        mode = "wb" if flags & (os.O_WRONLY | os.O_RDWR) else "rb"
+        handle = _Handle(flags)
+        handle.readfile = handle.writefile = os.fdopen(fd, mode)
+        return handle
+
+    def stat(self, path: str) -> paramiko.SFTPAttributes | int:
+        try:
+            return paramiko.SFTPAttributes.from_stat(Path(self._real(path)).stat())
+        except OSError as exc:
+            return _errno(exc)
+
+    lstat = stat
+
+    def rename(self, oldpath: str, newpath: str) -> int:
+        try:
+            Path(self._real(oldpath)).rename(self._real(newpath))
+        except OSError as exc:
+            return _errno(exc)
+        return SFTP_OK
+
+    def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
+        return SFTP_OK
+
+
+@dataclass
+class SftpHost:
+    """An SSH server on 127.0.0.1 offering SFTP into ``root``, for one client key."""
+
+    port: int
+    host_key: str  # "ssh-ed25519 AAAA..." as the registry pins it
+    client_key: Path
+    root: Path
+
+
+def _keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+@contextmanager
+def sftp_server(directory: Path) -> Iterator[SftpHost]:
+    """paramiko's server side on a loopback socket; accepts only the generated client key."""
+    host_key = paramiko.Ed25519Key.from_private_key_file(str(_keygen(directory / "host_key")))
+    client_key = _keygen(directory / "client_key")
+    allowed = paramiko.Ed25519Key.from_private_key_file(str(client_key))
+    root = directory / "sftp-root"
+    root.mkdir()
+    chroot = type("Chroot", (_ChrootSFTP,), {"root": root})
+
+    class Server(paramiko.ServerInterface):
+        def get_allowed_auths(self, username: str) -> str:
+            return "publickey"
+
+        def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+            ok = key.get_base64() == allowed.get_base64()
+            return AUTH_SUCCESSFUL if ok else AUTH_FAILED
+
+        def check_channel_request(self, kind: str, chanid: int) -> int:
+            if kind == "session":
+                return OPEN_SUCCEEDED
+            return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    transports: list[paramiko.Transport] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            transport = paramiko.Transport(sock)
+            transport.add_server_key(host_key)
+            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, chroot)
+            transport.start_server(server=Server())
+            transports.append(transport)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield SftpHost(
+            int(listener.getsockname()[1]),
+            f"{host_key.get_name()} {host_key.get_base64()}",
+            client_key,
+            root,
+        )
+    finally:
+        listener.close()
+        for transport in transports:
+            transport.close()
