@@ -20,11 +20,11 @@ _ENV = Environment(
 )
 
 
-def render(name: str, **data: Any) -> str:
-    """The text of template ``name`` with ``data``; a missing variable is an error."""
-    return _ENV.get_template(name).render(**data)
+def render(template: str, **data: Any) -> str:
+    """The text of ``template`` with ``data``; a missing variable is an error."""
+    return _ENV.get_template(template).render(**data)
 
 
-def rendered(name: str, **data: Any) -> io.BytesIO:
+def rendered(template: str, **data: Any) -> io.BytesIO:
     """``render`` as a file-like object for ``files.put``."""
-    return io.BytesIO(render(name, **data).encode())
+    return io.BytesIO(render(template, **data).encode())

@@ -20,22 +20,20 @@ import pytest
 
 from prep_iac.deploy.baseline import KERNEL_PARAMETERS, SYSCTL_FILE
 from prep_iac.deploy.rendering import render
-from prep_iac.testbed import Testbed
-
-from .target import (
+from prep_iac.deploy.testing import (
     STRANGER,
     Deployed,
     Run,
-    add_source,
     connect,
-    iec_source_for,
+    difusor_on,
     make_key,
-    remove_source,
 )
+from prep_iac.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
 CUT = "20180701_2000"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -48,22 +46,10 @@ def deployed(
     testbed: Testbed, tmp_path_factory: pytest.TempPathFactory, runs: list[Run]
 ) -> Iterator[Deployed]:
     work = tmp_path_factory.mktemp("difusor")
-    host = testbed.hosts[0]
-    target = Deployed(
-        testbed=testbed,
-        host=host,
-        inventory=work / "testbed.py",
-        iec_key=make_key(work / "iec_ed25519"),
-        iec_source=iec_source_for(host),
-    )
-    add_source(host, target.iec_source)
-    try:
-        target.write_inventory()
+    with difusor_on(testbed, testbed.hosts[0], work, ROOT) as target:
         runs.append(target.deploy())
         runs.append(target.deploy())
         yield target
-    finally:
-        remove_source(host, target.iec_source)
 
 
 def test_second_deploy_changes_nothing(deployed: Deployed, runs: list[Run]) -> None:

@@ -1,4 +1,4 @@
-"""A testbed host deployed as a difusor, and how the tests reach it from outside.
+"""Deploy a testbed host as a difusor and reach it from outside: for tests and benchmarks.
 
 Three source addresses on the machine play three parties: the admin (the
 host's gateway, the end of its link), the IEC (an extra address routed to the
@@ -7,22 +7,24 @@ host) and a stranger (the apt proxy's address, which every host routes back).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import paramiko
 
+from prep_iac.deploy.rendering import render
 from prep_iac.testbed import Testbed
 from prep_iac.testbed.state import HostState
 
-ROOT = Path(__file__).resolve().parents[2]
-PYINFRA = ROOT / ".venv" / "bin" / "pyinfra"
 STRANGER = "198.19.255.1"  # the testbed's apt proxy address: routed back, never allowed SSH
 
 
@@ -31,30 +33,14 @@ def iec_source_for(host: HostState) -> str:
     return str(IPv4Address(int(host.address) + (1 << 16)))
 
 
-INVENTORY = """\
-difusores = (
-    [({name!r}, {{
-        "ssh_hostname": {address!r},
-        "ssh_user": "root",
-        "ssh_key": {key!r},
-        "ssh_known_hosts_file": {known_hosts!r},
-        "ssh_strict_host_key_checking": "yes",
-    }})],
-    {{
-        "difusor_name": "Difusor de pruebas",
-        "server_names": ["{name}.testbed.example"],
-        "frame_ancestors": ["'self'", "https://portal.testbed.example"],
-        "iec_sources": [{iec_source!r}],
-        "iec_keys": [{iec_key!r}],
-        "admin_sources": [{admin_source!r}],
-        "admin_keys": [{admin_key!r}],
-    }},
-)
-"""
+class DeployFailed(RuntimeError):
+    """pyinfra failed, or printed no summary; the message ends with its output."""
 
 
 @dataclass
 class Run:
+    """One pyinfra run: its output and how long it took."""
+
     output: str
     seconds: float
 
@@ -62,17 +48,21 @@ class Run:
     def changed(self) -> int:
         """Operations that changed something, from pyinfra's "Grand total" row."""
         match = re.search(r"Grand total\s+(\d+)\s+(\S+)", self.output)
-        assert match, self.output[-2000:]
+        if match is None:
+            raise DeployFailed(f"no summary in pyinfra's output:\n{self.output[-2000:]}")
         return 0 if match.group(2) == "-" else int(match.group(2))
 
 
 @dataclass
 class Deployed:
+    """A testbed host targeted by the difusor deploy, and the parties that reach it."""
+
     testbed: Testbed
     host: HostState
     inventory: Path
     iec_key: Path
     iec_source: str
+    project: Path = Path()
 
     @property
     def address(self) -> str:
@@ -85,7 +75,8 @@ class Deployed:
     def write_inventory(self, iec_key: Path | None = None) -> None:
         """The inventory file, named testbed.py so that group_data/testbed.py applies."""
         self.inventory.write_text(
-            INVENTORY.format(
+            render(
+                "testbed-inventory.py.j2",
                 name=self.host.name,
                 address=self.address,
                 key=str(self.testbed.key),
@@ -98,10 +89,11 @@ class Deployed:
         )
 
     def deploy(self) -> Run:
+        """``pyinfra -y <inventory> deploys/difusor.py`` in the project (for its group_data)."""
         start = time.monotonic()
         result = subprocess.run(
-            [str(PYINFRA), "-y", str(self.inventory), "deploys/difusor.py"],
-            cwd=ROOT,
+            [sys.executable, "-m", "pyinfra", "-y", str(self.inventory), "deploys/difusor.py"],
+            cwd=self.project,
             capture_output=True,
             text=True,
             timeout=900,
@@ -109,7 +101,8 @@ class Deployed:
         )
         seconds = time.monotonic() - start
         output = result.stdout + result.stderr
-        assert result.returncode == 0, output[-4000:]
+        if result.returncode != 0:
+            raise DeployFailed(f"pyinfra exited {result.returncode}:\n{output[-4000:]}")
         return Run(output, seconds)
 
     def root(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -174,3 +167,23 @@ def add_source(host: HostState, address: str) -> None:
 
 def remove_source(host: HostState, address: str) -> None:
     subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", host.veth], check=False)
+
+
+@contextlib.contextmanager
+def difusor_on(testbed: Testbed, host: HostState, work: Path, project: Path) -> Iterator[Deployed]:
+    """``host`` ready to deploy: an IEC key made in ``work``, its source routed, the inventory
+    written; the extra address is removed on exit."""
+    target = Deployed(
+        testbed=testbed,
+        host=host,
+        inventory=work / "testbed.py",
+        iec_key=make_key(work / "iec_ed25519"),
+        iec_source=iec_source_for(host),
+        project=project,
+    )
+    add_source(host, target.iec_source)
+    try:
+        target.write_inventory()
+        yield target
+    finally:
+        remove_source(host, target.iec_source)
