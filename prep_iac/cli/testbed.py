@@ -196,17 +196,20 @@ def fill_disk(name: str, host: str, leave: int, off: bool) -> None:
 @name_option
 @click.argument("host")
 @click.argument("seconds", type=int, required=False)
+@click.option("--unit", "units", multiple=True, help="Also this systemd unit (restarted).")
 @click.option("--off", is_flag=True, help="Back to the real time.")
 @reported
-def skew_clock(name: str, host: str, seconds: int | None, off: bool) -> None:
-    """Make HOST's SSH sessions see the clock SECONDS off (libfaketime)."""
+def skew_clock(
+    name: str, host: str, seconds: int | None, units: tuple[str, ...], off: bool
+) -> None:
+    """Make HOST's SSH sessions (and --unit units) see the clock SECONDS off (libfaketime)."""
     bed = Testbed.load(name)
     if off:
         bed.clear_clock(host)
     elif seconds is None:
         raise click.UsageError("give SECONDS (e.g. 3600 or -- -90) or --off")
     else:
-        bed.skew_clock(host, seconds)
+        bed.skew_clock(host, seconds, units)
     _print(bed)
 
 

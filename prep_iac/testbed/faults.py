@@ -10,15 +10,17 @@ shares the machine's CLOCK_REALTIME, and Linux time namespaces only offset the
 monotonic and boot clocks. The offset is written to ``/etc/faketimerc`` and
 ``LD_PRELOAD`` is set for SSH sessions through pam_env (``/etc/environment``),
 so every command run over SSH (shells, ``date``, sftp-server, pyinfra's
-commands) sees the skewed time. Processes already running, systemd itself and
-statically linked programs keep the real time; a global ``/etc/ld.so.preload``
-was tried and breaks sshd.
+commands) sees the skewed time, and for the systemd units named (a drop-in,
+then a restart). Other processes already running, systemd itself, the kernel's
+file timestamps and statically linked programs keep the real time; a global
+``/etc/ld.so.preload`` was tried and breaks sshd.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from prep_iac.testbed import network, render
@@ -134,18 +136,47 @@ def clear_disk(paths: HostPaths, host: HostState) -> None:
     host.faults.pop("disk", None)
 
 
-def skew_clock(paths: HostPaths, host: HostState, seconds: int) -> None:
-    """Make the host's SSH sessions see a clock ``seconds`` ahead (or behind, if negative)."""
+def skew_clock(paths: HostPaths, host: HostState, seconds: int, units: Sequence[str] = ()) -> None:
+    """Make the host's clock read ``seconds`` ahead (behind, if negative).
+
+    Seen by SSH sessions, and by each of ``units`` (restarted with a drop-in).
+    """
+    clear_clock(paths, host)
     library = _faketime_library(paths.root)
     render.write(paths.root / "etc/faketimerc", "faketimerc.j2", seconds=seconds)
     render.write(paths.root / "etc/environment", "environment.j2", preload=library)
-    host.faults["clock"] = f"{seconds:+d} s"
+    for unit in units:
+        render.write(_drop_in(paths, unit), "faketime-unit.conf.j2", preload=library)
+    _restart(host, units)
+    host.faults["clock"] = f"{seconds:+d} s" + (f" ({', '.join(units)})" if units else "")
 
 
 def clear_clock(paths: HostPaths, host: HostState) -> None:
+    """Back to the real time for SSH sessions and every unit that was skewed."""
     render.write(paths.root / "etc/environment", "environment.j2", preload=None)
     (paths.root / "etc/faketimerc").unlink(missing_ok=True)
+    skewed = [d.parent.name.removesuffix(".d") for d in _drop_ins(paths)]
+    for drop_in in _drop_ins(paths):
+        drop_in.unlink()
+    _restart(host, skewed)
     host.faults.pop("clock", None)
+
+
+DROP_IN = "prep-iac-faketime.conf"
+
+
+def _drop_in(paths: HostPaths, unit: str) -> Path:
+    return paths.root / "etc/systemd/system" / f"{unit}.d" / DROP_IN
+
+
+def _drop_ins(paths: HostPaths) -> list[Path]:
+    return sorted((paths.root / "etc/systemd/system").glob(f"*.d/{DROP_IN}"))
+
+
+def _restart(host: HostState, units: Sequence[str]) -> None:
+    if units:
+        run(nsenter(host, "systemctl", "daemon-reload"))
+        run(nsenter(host, "systemctl", "restart", *units))
 
 
 def _faketime_library(root: Path) -> str:

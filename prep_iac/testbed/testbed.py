@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -359,9 +359,10 @@ class Testbed:
         with self._changing(name) as h:
             faults.clear_disk(self.paths(h), h)
 
-    def skew_clock(self, name: str, seconds: int) -> None:
+    def skew_clock(self, name: str, seconds: int, units: Sequence[str] = ()) -> None:
+        """Skew the clock SSH sessions (and ``units``, restarted) see on host ``name``."""
         with self._changing(name) as h:
-            faults.skew_clock(self.paths(h), h, seconds)
+            faults.skew_clock(self.paths(h), h, seconds, units)
 
     def clear_clock(self, name: str) -> None:
         with self._changing(name) as h:

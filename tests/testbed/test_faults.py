@@ -117,3 +117,25 @@ def test_skewed_clock_is_what_ssh_sessions_see_and_clears(
     testbed.clear_clock(host.name)
     seen = int(testbed.ssh(host.name, "date +%s").stdout)
     assert abs(seen - time.time()) < 30
+
+
+# Oneshot: "systemctl restart" returns once the probe has written the time.
+PROBE_UNIT = """[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'date +%%s > /run/clockprobe'
+"""
+
+
+def test_skewed_clock_reaches_the_units_named_and_clears(testbed: Testbed, host: HostState) -> None:
+    unit = "/etc/systemd/system/clockprobe.service"
+    testbed.ssh(host.name, f"cat > {unit} <<'EOF'\n{PROBE_UNIT}EOF\nsystemctl daemon-reload")
+    try:
+        testbed.skew_clock(host.name, 7200, units=["clockprobe.service"])
+        seen = int(testbed.ssh(host.name, "cat /run/clockprobe").stdout)
+        assert abs(seen - (time.time() + 7200)) < 30
+        testbed.clear_clock(host.name)
+        seen = int(testbed.ssh(host.name, "cat /run/clockprobe").stdout)
+        assert abs(seen - time.time()) < 30
+    finally:
+        testbed.ssh(host.name, f"systemctl stop clockprobe; rm -f {unit}; systemctl daemon-reload")
