@@ -10,6 +10,7 @@ from rich.console import Console
 from prep_iac import __version__
 from prep_iac.cli.config import config
 from prep_iac.cli.elections import elections
+from prep_iac.cli.orchestrate import disable, events, iec_list, status
 from prep_iac.cli.synth import synth
 from prep_iac.cli.testbed import testbed
 from prep_iac.models.loading import ConfigError
@@ -27,6 +28,10 @@ cli.add_command(elections)
 cli.add_command(config)
 cli.add_command(synth)
 cli.add_command(testbed)
+cli.add_command(status)
+cli.add_command(events)
+cli.add_command(disable)
+cli.add_command(iec_list)
 
 
 def main() -> None:
