@@ -36,27 +36,10 @@ from fabric import Config, Connection
 
 from prep_iac.hostside.activate import MANIFEST_NAME, PART_SUFFIX, SIGNATURE_SUFFIX
 from prep_iac.models.difusor import Difusor, HostKey, Node
-from prep_iac.publish.manifest import Manifest
+from prep_iac.publish.prepare import PreparedCut
 
 POLL_SECONDS = 0.25
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0)
-
-
-@dataclass(frozen=True)
-class PreparedCut:
-    """A cut ready to push: its files on disk and its signed manifest."""
-
-    directory: Path
-    manifest: Manifest
-    manifest_bytes: bytes
-    signature: bytes
-
-    @classmethod
-    def load(cls, directory: Path, manifest_path: Path) -> PreparedCut:
-        """Read a cut directory and the manifest (+ ``.sig``) prepared for it."""
-        data = manifest_path.read_bytes()
-        signature = manifest_path.with_name(manifest_path.name + SIGNATURE_SUFFIX).read_bytes()
-        return cls(directory, Manifest.model_validate_json(data), data, signature)
 
 
 @dataclass
