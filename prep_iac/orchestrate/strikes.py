@@ -105,6 +105,15 @@ def targets(store: Store, registry: Registry) -> list[Difusor]:
     return [d for d in registry.difusores if d.id in active]
 
 
+def behind(store: Store, registry: Registry, cut: CutRef, now: datetime) -> list[Difusor]:
+    """Active difusores not yet node-complete at ``cut``: the ones a period must push to.
+
+    When the PREP produced no new cut, up-to-date difusores need no transfer;
+    the ones still missing the latest cut get it again.
+    """
+    return [d for d in targets(store, registry) if not node_complete(store, d, cut.cut_time, now)]
+
+
 def open_period(
     store: Store, registry: Registry, election: Election, period: Period, cut: CutRef | None,
     now: datetime,
@@ -236,9 +245,11 @@ def _judge(
         store.add_event(now, "period-not-attempted", difusor.id, start, cut_id=period.cut_id)
     elif kind is VerdictKind.FAILED:
         failed = [a for a in store.attempts(difusor.id, start) if not a.confirmed]
-        last = failed[-1] if failed else None
-        error_class = last.error_class if last else state.last_error_class
-        error = last.error if last else state.last_error
+        if failed:
+            error_class, error = failed[-1].error_class, failed[-1].error
+        else:  # every attempt confirmed, but only after the period had ended
+            error_class = "late"
+            error = f"cut {period.cut_id} confirmed on every node only after {ts(period.end)}"
         state = replace(state, strikes=state.strikes + 1)
         detail: dict[str, Any] = {
             "cut_id": period.cut_id, "strikes": state.strikes, "limit": election.strike_limit,

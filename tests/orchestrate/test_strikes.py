@@ -10,7 +10,7 @@ import pytest
 from prep_iac.models.difusor import DifusorStatus
 from prep_iac.orchestrate import strikes
 from prep_iac.orchestrate.schedule import PeriodClock
-from prep_iac.orchestrate.store import Store
+from prep_iac.orchestrate.store import Store, StoreError
 from prep_iac.orchestrate.strikes import StrikeError
 
 from .helpers import Night, push_result
@@ -108,6 +108,26 @@ def test_late_confirmation_counts_for_the_period_it_lands_in(night: Night) -> No
     assert night.strikes_of("uadec") == 0
     # It never undid period 0's failure.
     assert [e.period for e in night.store.events(kinds=("strike",))] == [night.start(0)]
+
+
+def test_late_confirmation_is_recorded_as_the_reason_of_the_strike(night: Night) -> None:
+    night.open(0)
+    night.push("uadec", 0, True, offset_s=570, duration_s=90)
+    night.close(0)
+    [strike] = night.store.events(kinds=("strike",))
+    assert strike.detail["error_class"] == "late"
+    assert "confirmed on every node only after 2018-07-01T23:10" in strike.detail["error"]
+
+
+def test_only_difusores_behind_the_latest_cut_need_a_push(night: Night) -> None:
+    night.period(0, {"uadec": True, "vanguardia": False})
+    at = night.start(1) + timedelta(seconds=5)
+    assert [d.id for d in strikes.behind(night.store, night.registry, night.cut(0), at)] == [
+        "vanguardia"
+    ]
+    assert [d.id for d in strikes.behind(night.store, night.registry, night.cut(1), at)] == [
+        "uadec", "vanguardia",
+    ]  # fmt: skip
 
 
 def test_late_confirmation_of_an_older_cut_does_not_satisfy_a_period_with_a_new_cut(
@@ -277,6 +297,19 @@ def test_pending_difusor_is_never_judged_nor_pushed(night: Night) -> None:
     pending.close(0)
     assert verdicts(pending, "uadec") == ["pending"]
     assert [d.id for d in strikes.targets(night.store, registry)] == ["vanguardia"]
+
+
+def test_store_is_wal_with_full_sync_and_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    with Store(path) as store:
+        assert store.schema_version == 1
+        pragma = store._db.execute
+        assert pragma("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
+        pragma("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
+        Store(path)
 
 
 def test_every_state_change_is_one_transaction(night: Night) -> None:
