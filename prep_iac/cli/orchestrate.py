@@ -71,6 +71,8 @@ def _age(since: datetime | None, now: datetime) -> str:
     if since is None:
         return "—"
     minutes = int((now - since).total_seconds() // 60)
+    if minutes >= 24 * 60:
+        return f"{minutes // 1440} d {minutes % 1440 // 60} h"
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
@@ -107,10 +109,10 @@ STATE_STYLE = {"active": "green", "disabled": "bold red", "pending": "yellow"}
 
 
 def _table(rows: list[dict[str, Any]], election: Election, now: datetime) -> Table:
-    table = Table(
-        "difusor", "nodes", "live cut", "age", "strikes", "state", "last error",
-        title=f"{election.id}: {now.astimezone(election.tz):%Y-%m-%d %H:%M:%S %Z}",
-    )  # fmt: skip
+    table = Table(title=f"{election.id}: {now.astimezone(election.tz):%Y-%m-%d %H:%M:%S %Z}")
+    for name in ("difusor", "nodes", "live cut", "age", "strikes", "state"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("last error", overflow="fold", min_width=10)  # the one column that may wrap
     for row in rows:
         state: DifusorState | None = row["_state"]
         style = STATE_STYLE.get(row["state"], "")
