@@ -7,7 +7,7 @@ from ipaddress import ip_interface
 
 import pytest
 
-from prep_iac.testbed import Testbed, image
+from prep_iac.testbed import Testbed, TestbedError, image
 from prep_iac.testbed.leftovers import of_testbed
 from prep_iac.testbed.network import TESTBED_RANGE
 from prep_iac.testbed.pytest_plugin import TestbedFactory
@@ -86,3 +86,9 @@ def test_hosts_start_from_a_cached_host_neutral_image(testbed: Testbed) -> None:
     # What a host wrote stays in its own overlay, never in the image.
     testbed.ssh(testbed.hosts[0].name, "touch /etc/written-by-host")
     assert not (rootfs / "etc/written-by-host").exists()
+
+
+def test_the_image_is_not_rebuilt_under_running_hosts(testbed: Testbed) -> None:
+    in_use = f"cannot rebuild the image while testbeds use it: .*{testbed.name}"
+    with pytest.raises(TestbedError, match=in_use):
+        image.ensure(testbed.settings, rebuild=True)
