@@ -386,6 +386,13 @@ class Store:
         rows = self._db.execute("SELECT * FROM periods WHERE closed_at IS NULL ORDER BY start")
         return [_period(r) for r in rows]
 
+    def unjudge_period(self, start: datetime, note: str) -> None:
+        """Mark an open period as one nobody is judged for (the orchestrator's fault)."""
+        self._write(
+            "UPDATE periods SET judged = 0, note = ? WHERE start = ? AND closed_at IS NULL",
+            (note, ts(start)),
+        )
+
     def close_period(self, start: datetime, now: datetime, judged: bool, note: str) -> None:
         self._write(
             "UPDATE periods SET closed_at = ?, judged = ?, note = ? WHERE start = ?",

@@ -393,8 +393,10 @@ def start_run(
     """Begin an orchestrator run: settle what a previous run left, then register this one.
 
     Periods left open and already over are closed; they are judged only if the
-    previous run was still alive at their end (its last heartbeat). Periods
-    nobody opened are recorded as skipped, so the record shows the outage.
+    previous run was still alive at their end (its last heartbeat). The period
+    under way stays judged only if the transfer budget still fits before its
+    end, as when it is opened. Periods nobody opened are recorded as skipped,
+    so the record shows the outage.
     """
     previous = store.last_seen()
     actions: list[Action] = []
@@ -402,6 +404,11 @@ def start_run(
         if period.end <= now:
             alive = previous is not None and previous >= period.end
             actions += close_period(store, registry, election, period.start, now, alive)
+        elif period.judged and period.end - now.astimezone(UTC) < election.transfer_budget:
+            note = "orchestrator restarted with less than the transfer budget left"
+            with store.transaction():
+                store.unjudge_period(period.start, note)
+                store.add_event(now, "period-skipped", period=period.start, note=note)
     with store.transaction():
         _record_missed(store, election, now)
         run = store.start_run(pid, now)

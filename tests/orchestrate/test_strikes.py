@@ -239,6 +239,23 @@ def test_start_run_skips_a_period_the_previous_run_did_not_live_through(night: N
     assert len(night.store.events(kinds=("period-skipped",))) == 3
 
 
+def test_restart_late_in_a_period_does_not_judge_it(night: Night) -> None:
+    run, _ = strikes.start_run(
+        night.store, night.registry, night.election, 1, night.start(0) - timedelta(seconds=5)
+    )
+    night.open(0)
+    night.push("uadec", 0, False)
+    strikes.heartbeat(night.store, run, night.start(0) + timedelta(minutes=1))
+    # killed a minute in, back with two minutes left: less than the 3-minute budget
+    strikes.start_run(
+        night.store, night.registry, night.election, 2, night.start(1) - timedelta(minutes=2)
+    )
+    night.push("uadec", 0, False, offset_s=500)
+    night.close(0)
+    assert verdicts(night, "uadec") == ["skipped"]
+    assert night.strikes_of("uadec") == 0
+
+
 def test_manual_disable_is_recorded_and_stops_pushes(night: Night) -> None:
     actions = strikes.disable(
         night.store, night.registry, "vanguardia", "portal alterado", night.start(0), "operador1"
