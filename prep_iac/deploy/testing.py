@@ -43,6 +43,7 @@ class Run:
 
     output: str
     seconds: float
+    returncode: int
 
     @property
     def changed(self) -> int:
@@ -72,8 +73,9 @@ class Deployed:
     def admin_source(self) -> str:
         return str(self.host.gateway)
 
-    def write_inventory(self, iec_key: Path | None = None) -> None:
-        """The inventory file, named testbed.py so that group_data/testbed.py applies."""
+    def write_inventory(self, iec_key: Path | None = None, **host_data: object) -> None:
+        """The inventory file, named testbed.py so that group_data/testbed.py applies;
+        ``host_data`` overrides group data for this host."""
         self.inventory.write_text(
             render(
                 "testbed-inventory.py.j2",
@@ -85,11 +87,13 @@ class Deployed:
                 iec_key=(iec_key or self.iec_key).with_suffix(".pub").read_text().strip(),
                 admin_source=f"{self.admin_source}/32",
                 admin_key=self.testbed.ssh_files.public_key.read_text().strip(),
+                extra=[(key, repr(value)) for key, value in host_data.items()],
             )
         )
 
-    def deploy(self) -> Run:
-        """``pyinfra -y <inventory> deploys/difusor.py`` in the project (for its group_data)."""
+    def deploy(self, check: bool = True) -> Run:
+        """``pyinfra -y <inventory> deploys/difusor.py`` in the project (for its group_data);
+        with ``check``, a failed run raises ``DeployFailed``."""
         start = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "pyinfra", "-y", str(self.inventory), "deploys/difusor.py"],
@@ -101,9 +105,9 @@ class Deployed:
         )
         seconds = time.monotonic() - start
         output = result.stdout + result.stderr
-        if result.returncode != 0:
+        if check and result.returncode != 0:
             raise DeployFailed(f"pyinfra exited {result.returncode}:\n{output[-4000:]}")
-        return Run(output, seconds)
+        return Run(output, seconds, result.returncode)
 
     def root(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.testbed.ssh(self.host.name, command, check=check, timeout=60)

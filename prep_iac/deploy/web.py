@@ -44,7 +44,7 @@ def web(settings: DifusorSettings) -> None:
         name="nginx.conf, checked with nginx -t",
         src="nginx.conf.j2",
         dest=paths.nginx_conf,
-        validate="nginx -t -q -c {path}",
+        validate="nginx -t -c {path}",
         nginx_user=paths.nginx_user,
         access_log=ACCESS_LOG,
         live=f"{settings.publication_root}/live",

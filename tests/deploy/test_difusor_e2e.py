@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import http.client
 import json
 import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,18 @@ def test_host_below_minimums_is_deployed_with_a_visible_warning(
     assert "below the minimums (forced for a test host)" in output
     assert "disk gb:" in output
     assert "clause II.c asks for 100 GB" in output
+
+
+def test_host_below_minimums_is_refused_without_the_force_flag(deployed: Deployed) -> None:
+    deployed.write_inventory(force_below_minimums=False)
+    try:
+        run = deployed.deploy(check=False)
+    finally:
+        deployed.write_inventory()
+    assert run.returncode != 0
+    assert "is below the difusor minimums: disk gb:" in run.output
+    assert 'clause II.c asks for 100 GB ("Disco Duro 100 GB")' in run.output
+    assert "Starting operation" not in run.output
 
 
 def test_sshd_nginx_and_nft_accept_the_deployed_configuration(deployed: Deployed) -> None:
@@ -273,6 +287,38 @@ def test_blocklisted_stranger_is_dropped_but_a_blocklisted_admin_is_not(deployed
         connect(deployed.address, 22, deployed.admin_source).close()
     finally:
         deployed.root("nft flush set inet prep blocklist4")
+
+
+def test_https_with_provided_certificates_serves_the_same_site(deployed: Deployed) -> None:
+    deployed.root(
+        "mkdir -p /etc/ssl/prep && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256"
+        " -nodes -days 2 -subj /CN=prep.testbed.example -keyout /etc/ssl/prep/key.pem"
+        " -out /etc/ssl/prep/cert.pem 2>/dev/null && chmod 600 /etc/ssl/prep/key.pem"
+    )
+    deployed.write_inventory(
+        tls_certificate="/etc/ssl/prep/cert.pem", tls_key="/etc/ssl/prep/key.pem"
+    )
+    try:
+        deployed.deploy()
+        status, headers, _ = deployed.http("/notice/")
+        assert status == 301 and headers["location"].startswith("https://")
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # a certificate made a moment ago
+        conn = http.client.HTTPSConnection(
+            deployed.address, 443, timeout=10, context=context,
+            source_address=(deployed.admin_source, 0),
+        )  # fmt: skip
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Strict-Transport-Security") == "max-age=31536000"
+        assert "frame-ancestors" in (response.getheader("Content-Security-Policy") or "")
+        assert "suspendida" in response.read().decode()
+        conn.close()
+    finally:
+        deployed.write_inventory()
+        deployed.deploy()
 
 
 def test_firewall_deleted_by_hand_is_restored_by_the_next_deploy(
