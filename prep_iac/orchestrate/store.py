@@ -370,6 +370,20 @@ class Store:
     def periods(self) -> list[PeriodRecord]:
         return [_period(r) for r in self._db.execute("SELECT * FROM periods ORDER BY start")]
 
+    def period_before(self, start: datetime) -> PeriodRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM periods WHERE start < ? ORDER BY start DESC LIMIT 1", (ts(start),)
+        ).fetchone()
+        return None if row is None else _period(row)
+
+    def raise_period_cut(
+        self, start: datetime, cut_id: str, cut_time: datetime, new_cut: bool
+    ) -> None:
+        self._write(
+            "UPDATE periods SET cut_id = ?, cut_time = ?, new_cut = ? WHERE start = ?",
+            (cut_id, ts(cut_time), int(new_cut), ts(start)),
+        )
+
     def last_period(self) -> PeriodRecord | None:
         row = self._db.execute("SELECT * FROM periods ORDER BY start DESC LIMIT 1").fetchone()
         return None if row is None else _period(row)

@@ -9,7 +9,8 @@ del Difusor, así como inhabilitando la liga [...] en la página de internet del
 Semantics, exactly as implemented:
 
 - **The period's cut** is the newest cut the PREP had produced when the period
-  was opened. A period with no cut at all (before the first one) judges nobody.
+  was opened, or a newer one that arrived while the transfer budget still fit
+  before the period's end. A period with no cut at all judges nobody.
 - **Confirmed**: a node confirms a cut when the host reports it active
   (``activated`` or ``already-active``). A difusor has a cut *node-complete*
   when every node in the registry has confirmed that cut or a newer one.
@@ -27,10 +28,10 @@ Semantics, exactly as implemented:
   any confirmation there (so it makes that period a success only if its cut is
   still that period's cut, or newer).
 - **Not the difusor's fault** (no strike, no reset; the count carries over):
-  periods the orchestrator did not open (it was down), periods it opened with
-  less than the transfer budget left, periods at whose end it was not running
-  (its heartbeat stopped before the end), and periods in which it made no
-  attempt to the difusor.
+  periods the orchestrator did not open (it was down), periods it opened or
+  resumed after a restart with less than the transfer budget left, periods at
+  whose end it was not running (its heartbeat stopped before the end), and
+  periods in which it made no attempt to the difusor.
 - **Strikes**: a failure adds one; a success resets to zero. At the election's
   ``strike_limit`` consecutive failures the difusor is disabled: no more
   pushes, no more strikes, a signed suspension for its portal, its link off
@@ -120,34 +121,45 @@ def open_period(
 ) -> PeriodRecord:  # fmt: skip
     """Record that the orchestrator is up for ``period`` (from ``schedule.PeriodClock``).
 
-    Opening twice keeps the first record. A period opened with less than the
-    transfer budget left is recorded but not judged: the difusor never had a fair try.
+    A period opened with less than the transfer budget left is recorded but not
+    judged: the difusor never had a fair try. Opening it again with a newer cut
+    (the PREP's cut came after the period began) makes that the period's cut
+    if the budget still fits before the end; otherwise the first record stands.
     """
-    start, end = period.start, period.end
-    previous = store.last_period()
-    new_cut = cut is not None and (
-        previous is None or previous.cut_time is None or cut.cut_time > previous.cut_time
-    )
-    judged = end.astimezone(UTC) - now.astimezone(UTC) >= election.transfer_budget
-    record = PeriodRecord(
-        start=start,
-        end=end,
-        cut_id=None if cut is None else cut.cut_id,
-        cut_time=None if cut is None else cut.cut_time,
-        new_cut=new_cut,
-        opened_at=now,
-        closed_at=None,
-        judged=judged,
-        note="" if judged else "opened with less than the transfer budget left",
-    )
+    fits = period.end.astimezone(UTC) - now.astimezone(UTC) >= election.transfer_budget
     with store.transaction():
         store.sync_registry(registry, now)
-        if store.insert_period(record):
-            store.add_event(
-                now, "period-opened" if judged else "period-skipped", period=start,
-                cut_id=record.cut_id, new_cut=new_cut, note=record.note,
+        previous = store.period_before(period.start)
+        new_cut = cut is not None and (
+            previous is None or previous.cut_time is None or cut.cut_time > previous.cut_time
+        )
+        existing = store.period(period.start)
+        if existing is None:
+            note = "" if fits else "opened with less than the transfer budget left"
+            store.insert_period(
+                PeriodRecord(
+                    start=period.start, end=period.end,
+                    cut_id=None if cut is None else cut.cut_id,
+                    cut_time=None if cut is None else cut.cut_time,
+                    new_cut=new_cut, opened_at=now, closed_at=None, judged=fits, note=note,
+                )
             )  # fmt: skip
-    stored = store.period(start)
+            store.add_event(
+                now, "period-opened" if fits else "period-skipped", period=period.start,
+                cut_id=None if cut is None else cut.cut_id, new_cut=new_cut, note=note,
+            )  # fmt: skip
+        elif (
+            cut is not None
+            and fits
+            and existing.closed_at is None
+            and (existing.cut_time is None or cut.cut_time > existing.cut_time)
+        ):
+            store.raise_period_cut(period.start, cut.cut_id, cut.cut_time, new_cut)
+            store.add_event(
+                now, "period-cut", period=period.start, cut_id=cut.cut_id,
+                previous_cut_id=existing.cut_id,
+            )  # fmt: skip
+    stored = store.period(period.start)
     assert stored is not None
     return stored
 

@@ -152,6 +152,22 @@ def test_no_new_cut_does_not_fail_an_up_to_date_difusor(night: Night) -> None:
     assert [p.new_cut for p in night.store.periods()] == [True, False, False, False]
 
 
+def test_a_cut_arriving_after_the_period_began_becomes_its_cut_while_the_budget_fits(
+    night: Night,
+) -> None:
+    night.period(0, OK)
+    night.open(1, cut_index=0)  # the PREP's 18:10 cut is not out yet
+    night.open(1, late=60)  # out a minute later: now the period asks for it
+    [period] = [p for p in night.store.periods() if p.start == night.start(1)]
+    assert (period.cut_id, period.new_cut) == ("20180701_1810", True)
+    night.close(1)
+    assert verdicts(night, "uadec") == ["success", "not-attempted"]
+    night.open(2, cut_index=1)
+    night.open(2, late=9 * 60)  # with one minute left, too late to ask for it
+    [period] = [p for p in night.store.periods() if p.start == night.start(2)]
+    assert (period.cut_id, period.new_cut) == ("20180701_1810", False)
+
+
 def test_no_cut_yet_judges_nobody(night: Night) -> None:
     first = PeriodClock(night.election).period(0)
     assert first is not None
