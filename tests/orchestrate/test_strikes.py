@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from prep_iac.models.difusor import DifusorStatus
 from prep_iac.orchestrate import strikes
 from prep_iac.orchestrate.schedule import PeriodClock
-from prep_iac.orchestrate.store import Store, StoreError
+from prep_iac.orchestrate.store import Action, Store, StoreError
 from prep_iac.orchestrate.strikes import StrikeError
 
 from .helpers import Night, push_result
@@ -222,32 +222,32 @@ def test_restart_resumes_without_double_counting(night: Night, tmp_path: Path) -
         assert len(reopened.events(kinds=("strike",))) == 3
 
 
-def test_start_run_closes_a_period_whose_end_the_previous_run_saw(night: Night) -> None:
+def crashed_run(night: Night, alive_until: timedelta) -> None:
+    """A run that pushed to uadec in period 0, failing, and was last seen ``alive_until`` in."""
     run, _ = strikes.start_run(
         night.store, night.registry, night.election, 1, night.start(0) - timedelta(seconds=5)
     )
     night.open(0)
     night.push("uadec", 0, False)
-    strikes.heartbeat(night.store, run, night.start(1))
+    strikes.heartbeat(night.store, run, night.start(0) + alive_until)
+
+
+def restart(night: Night, at: datetime) -> list[Action]:
+    return strikes.start_run(night.store, night.registry, night.election, 2, at)[1]
+
+
+def test_start_run_closes_a_period_whose_end_the_previous_run_saw(night: Night) -> None:
+    crashed_run(night, night.election.period)
     # killed at the period's end, before closing it; restarted 30 s later
-    _, actions = strikes.start_run(
-        night.store, night.registry, night.election, 2, night.start(1) + timedelta(seconds=30)
-    )
+    actions = restart(night, night.start(1) + timedelta(seconds=30))
     assert night.strikes_of("uadec") == 1
     assert [a.payload["message"] for a in actions] == ["period-failed"]
 
 
 def test_start_run_skips_a_period_the_previous_run_did_not_live_through(night: Night) -> None:
-    run, _ = strikes.start_run(
-        night.store, night.registry, night.election, 1, night.start(0) - timedelta(seconds=5)
-    )
-    night.open(0)
-    night.push("uadec", 0, False)
-    strikes.heartbeat(night.store, run, night.start(0) + timedelta(minutes=3))
+    crashed_run(night, timedelta(minutes=3))
     # killed mid-period; restarted three periods later
-    strikes.start_run(
-        night.store, night.registry, night.election, 2, night.start(3) + timedelta(seconds=30)
-    )
+    restart(night, night.start(3) + timedelta(seconds=30))
     assert night.strikes_of("uadec") == 0
     assert verdicts(night, "uadec") == ["skipped"]
     skipped = [p for p in night.store.periods() if not p.judged]
@@ -256,16 +256,9 @@ def test_start_run_skips_a_period_the_previous_run_did_not_live_through(night: N
 
 
 def test_restart_late_in_a_period_does_not_judge_it(night: Night) -> None:
-    run, _ = strikes.start_run(
-        night.store, night.registry, night.election, 1, night.start(0) - timedelta(seconds=5)
-    )
-    night.open(0)
-    night.push("uadec", 0, False)
-    strikes.heartbeat(night.store, run, night.start(0) + timedelta(minutes=1))
+    crashed_run(night, timedelta(minutes=1))
     # killed a minute in, back with two minutes left: less than the 3-minute budget
-    strikes.start_run(
-        night.store, night.registry, night.election, 2, night.start(1) - timedelta(minutes=2)
-    )
+    restart(night, night.start(1) - timedelta(minutes=2))
     night.push("uadec", 0, False, offset_s=500)
     night.close(0)
     assert verdicts(night, "uadec") == ["skipped"]
