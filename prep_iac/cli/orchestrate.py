@@ -29,6 +29,7 @@ from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox, strikes
 from prep_iac.orchestrate.iec_list import ListPublisher, S3Target
+from prep_iac.orchestrate.settings import IecListSettings, load_settings
 from prep_iac.orchestrate.store import DifusorState, Event, Store
 from prep_iac.presets import load_election
 
@@ -255,29 +256,42 @@ def iec_list() -> None:
 @iec_list.command()
 @db_option
 @registry_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    envvar="PREP_IAC_ORCHESTRATOR_CONFIG",
+    help="Orchestrator settings (YAML): iec_list.directory, iec_list.s3, page settings.",
+)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Local directory.")
 @click.option("--s3-bucket", help="Also publish to this S3 bucket.")
 @click.option("--s3-prefix", default="", help="Key prefix in the bucket.")
 @click.option("--s3-region", default="us-east-1", show_default=True)
 @click.option("--s3-endpoint-url", help="For S3-compatible services other than AWS.")
 def render(
-    db_path: Path, registry_path: Path, out: Path | None, s3_bucket: str | None,
-    s3_prefix: str, s3_region: str, s3_endpoint_url: str | None,
+    db_path: Path, registry_path: Path, config_path: Path | None, out: Path | None,
+    s3_bucket: str | None, s3_prefix: str, s3_region: str, s3_endpoint_url: str | None,
 ) -> None:  # fmt: skip
-    """Render the list from the live states and publish it to --out and/or S3."""
-    if out is None and s3_bucket is None:
-        raise click.UsageError("give --out DIR, --s3-bucket BUCKET, or both")
-    registry, election = _load(registry_path)
-    s3 = None
+    """Render the list from the live states and publish it to --out and/or S3.
+
+    Targets given as options replace those of --config.
+    """
+    listing = load_settings(config_path).iec_list if config_path else IecListSettings()
+    s3 = listing.s3
     if s3_bucket is not None:
         s3 = S3Target.model_validate(
             {"bucket": s3_bucket, "prefix": s3_prefix, "region": s3_region,
              "endpoint_url": s3_endpoint_url}
         )  # fmt: skip
+    out = out or listing.directory
+    if out is None and s3 is None:
+        raise click.UsageError("give --out DIR, --s3-bucket BUCKET, or a --config that has them")
+    registry, election = _load(registry_path)
     with _open(db_path) as store:
         publisher = ListPublisher(
-            store, registry, registry_path.parent, election, lambda: datetime.now(UTC), out, s3
-        )
+            store, registry, registry_path.parent, election, lambda: datetime.now(UTC), out, s3,
+            listing,
+        )  # fmt: skip
         rendered = publisher.publish()
         # The list just published shows every decision so far: queued renders are done.
         outbox.perform_pending(

@@ -133,3 +133,27 @@ def test_list_render_publishes_the_page_and_settles_queued_renders(
     assert "render-list" not in [a.kind for a in night.store.pending_actions()]
     assert run("list", "render", "--db", str(night.store.path), "--difusores",
                str(registry)).returncode == 2  # fmt: skip
+
+
+def test_list_render_takes_its_targets_and_notice_from_the_settings_file(
+    night: Night, tmp_path: Path
+) -> None:
+    disabled_uadec(night)
+    config = tmp_path / "orquestador.yaml"
+    config.write_text(
+        "iec_list:\n  directory: sitio\n  notice: Transmisión interrumpida.\n  page_max_age_s: 30\n"
+    )
+    result = run("list", "render", "--db", str(night.store.path), "--difusores", str(REGISTRY),
+                 "--config", str(config))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Transmisión interrumpida." in (tmp_path / "sitio" / "index.html").read_text()
+
+
+def test_settings_file_errors_name_the_line_and_field(night: Night, tmp_path: Path) -> None:
+    config = tmp_path / "orquestador.yaml"
+    config.write_text("notify:\n  dedup_minutes: -5\n  smtp: {host: relay}\n")
+    result = run("list", "render", "--db", str(night.store.path), "--difusores", str(REGISTRY),
+                 "--config", str(config))  # fmt: skip
+    assert result.returncode == 2
+    assert f"{config}:2: notify.dedup_minutes: got -5" in result.stderr
+    assert "notify.smtp.sender: got nothing (missing)" in result.stderr
