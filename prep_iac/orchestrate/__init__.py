@@ -7,4 +7,5 @@
 - ``notify``: e-mail and webhook messages in Spanish, deduplicated in the store.
 - ``iec_list``: the IEC's public list of difusores (clause I.7), local and S3.
 - ``suspension``: the signed suspension instruction a disabled difusor's host applies.
+- ``settings``: the orchestrator's settings file (notifications, list targets, signing key).
 """
