@@ -208,6 +208,7 @@ def test_published_cut_is_served_with_its_id_frame_policy_and_caching(deployed: 
         assert headers["content-encoding"] == "gzip"
         assert gzip.decompress(body) == b"console.log(1)"
         assert headers["cache-control"] == "public, max-age=600"
+        assert deployed.http("/no-such-page.html")[0] == 404
     finally:
         suspend(deployed)
 
