@@ -90,6 +90,16 @@ def baseline(settings: DifusorSettings) -> None:
     Install the difusor's packages, then configure upgrades, time, kernel and journal.
 
     + settings: the validated difusor settings
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.baseline import baseline
+        from prep_iac.deploy.settings import settings_from_host
+
+        baseline(settings=settings_from_host(host))
     """
     platform = platform_for(host)
     paths = platform.paths

@@ -48,6 +48,16 @@ def firewall(settings: DifusorSettings) -> None:
     Load the difusor's nftables ruleset when it differs; keep it loaded at boot.
 
     + settings: the validated difusor settings
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.firewall import firewall
+        from prep_iac.deploy.settings import settings_from_host
+
+        firewall(settings=settings_from_host(host))
     """
     platform = platform_for(host)
     admin4, admin6 = _split(settings.admin_sources)

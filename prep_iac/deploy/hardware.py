@@ -41,6 +41,16 @@ def hardware_check(settings: DifusorSettings) -> None:
     Stop the deploy on a host below clause II.c, or warn when ``force_below_minimums``.
 
     + settings: the validated difusor settings
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.hardware import hardware_check
+        from prep_iac.deploy.settings import settings_from_host
+
+        hardware_check(settings=settings_from_host(host))
     """
     resources = host.get_fact(HostResources, path=settings.publication_root)
     problems = shortfalls(resources, HostRequirements())

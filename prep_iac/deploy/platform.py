@@ -1,6 +1,6 @@
 """Per-distribution package names, service names and paths, in one place.
 
-Deploy modules ask for ``platform.package("nginx")`` or ``platform.paths.sftp_server``
+Deploy modules ask for ``platform.package("nginx")`` or ``platform.paths.nologin``
 instead of spelling Debian's names, so adding Ubuntu LTS or the RHEL family
 is adding an entry here (and testing it), not editing every module.
 """
@@ -16,7 +16,6 @@ from pyinfra.facts.server import LinuxDistribution
 
 @dataclass(frozen=True)
 class Paths:
-    sftp_server: str
     nologin: str
     nginx_conf: str
     nginx_user: str
@@ -64,7 +63,6 @@ DEBIAN = Platform(
         "unattended": "unattended-upgrades",
     },
     paths=Paths(
-        sftp_server="/usr/lib/openssh/sftp-server",
         nologin="/usr/sbin/nologin",
         nginx_conf="/etc/nginx/nginx.conf",
         nginx_user="www-data",

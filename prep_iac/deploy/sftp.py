@@ -49,6 +49,16 @@ def sftp_account(settings: DifusorSettings) -> None:
 
     The keys file holds exactly ``iec_keys``: rotating the IEC's key is
     re-running the deploy with the new key, which removes the old one.
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.sftp import sftp_account
+        from prep_iac.deploy.settings import settings_from_host
+
+        sftp_account(settings=settings_from_host(host))
     """
     platform = platform_for(host)
     user, root = settings.sftp_user, settings.publication_root

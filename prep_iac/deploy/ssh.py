@@ -27,6 +27,16 @@ def ssh_hardening(settings: DifusorSettings) -> None:
     Write the admin's keys and a hardened ``sshd_config``; reload sshd if it changed.
 
     + settings: the validated difusor settings
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.ssh import ssh_hardening
+        from prep_iac.deploy.settings import settings_from_host
+
+        ssh_hardening(settings=settings_from_host(host))
     """
     platform = platform_for(host)
     files.directory(name="Authorized keys, root-owned", path=AUTHORIZED_KEYS_DIR, mode="755")

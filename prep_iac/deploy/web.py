@@ -33,6 +33,16 @@ def web(settings: DifusorSettings) -> None:
     Configure nginx to serve the live cut, checked with ``nginx -t``; reload if changed.
 
     + settings: the validated difusor settings
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.web import web
+        from prep_iac.deploy.settings import settings_from_host
+
+        web(settings=settings_from_host(host))
     """
     platform = platform_for(host)
     paths = platform.paths

@@ -11,9 +11,12 @@ import contextlib
 import gzip
 import http.client
 import json
+import runpy
+import select
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +39,9 @@ pytestmark = pytest.mark.testbed
 
 CUT = "20180701_2000"
 ROOT = Path(__file__).resolve().parents[2]
+GROUP_DEFAULTS = runpy.run_path(str(ROOT / "group_data" / "difusores.py"))
+MAX_CONNECTIONS = int(GROUP_DEFAULTS["max_connections_per_source"])
+NEW_PER_SECOND = int(GROUP_DEFAULTS["new_connections_per_second"])
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +326,38 @@ def test_https_with_provided_certificates_serves_the_same_site(deployed: Deploye
     finally:
         deployed.write_inventory()
         deployed.deploy()
+
+
+def test_concurrent_connections_above_the_cap_are_reset_for_that_source_only(
+    deployed: Deployed,
+) -> None:
+    held: list[socket.socket] = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            held.append(connect(deployed.address, 80, STRANGER))
+            time.sleep(1 / 50)  # under the new-connection rate, so only the cap applies
+        with pytest.raises(ConnectionRefusedError):
+            connect(deployed.address, 80, STRANGER)
+        assert deployed.http("/", source=deployed.admin_source)[0] == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_burst_of_new_connections_above_the_rate_is_dropped(deployed: Deployed) -> None:
+    attempts = []
+    for _ in range(300):
+        sock = socket.socket()
+        sock.bind((deployed.iec_source, 0))
+        sock.setblocking(False)
+        sock.connect_ex((deployed.address, 80))
+        attempts.append(sock)
+    time.sleep(0.5)  # dropped SYNs are retried only after 1 s
+    _, writable, _ = select.select([], attempts, [], 0)
+    for sock in attempts:
+        sock.close()
+    # The meter lets a burst of twice the per-second rate through at once.
+    assert NEW_PER_SECOND <= len(writable) < len(attempts)
 
 
 def test_firewall_deleted_by_hand_is_restored_by_the_next_deploy(
