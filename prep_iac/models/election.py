@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from prep_iac.models.loading import Loc, fail_fields
 
 MINUTES_PER_DAY = 24 * 60
+UTC = ZoneInfo("UTC")
 
 
 class Entity(BaseModel):
@@ -195,13 +196,14 @@ class Election(BaseModel):
 
     def period_start(self, when: datetime) -> datetime:
         """Start of the update period containing ``when``, in the election's zone."""
-        elapsed = when - self.window_start
-        periods = elapsed // self.period
-        return (self.window_start + periods * self.period).astimezone(self.tz)
+        # In UTC: subtracting two times of one zone ignores a DST change between them.
+        start = self.window_start.astimezone(UTC)
+        periods = (when.astimezone(UTC) - start) // self.period
+        return (start + periods * self.period).astimezone(self.tz)
 
     def cut_times(self, count: int | None = None) -> Iterator[datetime]:
         """Cut instants from the window start, one per period, inside the window."""
-        utc_start = self.window_start.astimezone(ZoneInfo("UTC"))
+        utc_start = self.window_start.astimezone(UTC)
         index = 0
         while count is None or index < count:
             at = (utc_start + index * self.period).astimezone(self.tz)

@@ -88,6 +88,10 @@ def test_daylight_saving_end_neither_loses_nor_repeats_a_cut(tmp_path: Path) -> 
     ids = [e.cut_id(c) for c in cuts]
     assert len(set(ids)) == len(ids)
     assert "20181028_0110" in ids and "20181028_0110b" in ids
+    # The second 01:05 belongs to the second 01:00 period, not to the first one.
+    second_0105 = datetime(2018, 10, 28, 1, 5, tzinfo=e.tz, fold=1)
+    assert e.cut_id(e.period_start(second_0105)) == "20181028_0100b"
+    assert e.cut_id(e.period_start(second_0105.replace(fold=0))) == "20181028_0100"
     instants = [c.astimezone(UTC) for c in cuts]
     assert all(b - a == timedelta(minutes=10) for a, b in itertools.pairwise(instants))
 
