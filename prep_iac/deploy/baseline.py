@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
+from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, systemd
 
 from prep_iac.deploy.operations import sysctl
@@ -87,28 +88,30 @@ JOURNALD_FILE = "/etc/systemd/journald.conf.d/90-prep.conf"
 @deploy("OS baseline")
 def baseline(settings: DifusorSettings) -> None:
     """
-    Install the difusor's packages, then configure upgrades, time, kernel and journal.
+        Install the difusor's packages, then configure upgrades, time, kernel and journal.
 
-    + settings: the validated difusor settings
+        + settings: the validated difusor settings
 
-    **Example:**
+        **Example:**
 
-    .. code:: python
+        .. code:: python
 
-        from pyinfra.context import host
-        from prep_iac.deploy.baseline import baseline
-        from prep_iac.deploy.settings import settings_from_host
+            from pyinfra.context import host
+    from pyinfra.facts.deb import DebPackages
+            from prep_iac.deploy.baseline import baseline
+            from prep_iac.deploy.settings import settings_from_host
 
-        baseline(settings=settings_from_host(host))
+            baseline(settings=settings_from_host(host))
     """
     platform = platform_for(host)
     paths = platform.paths
-    apt.update(name="Refresh package lists (at most hourly)", cache_time=3600)
-    apt.packages(
-        name="Install the difusor's packages",
-        packages=[platform.package(role) for role in BASE_PACKAGES],
-        no_recommends=True,
-    )
+    packages = [platform.package(role) for role in BASE_PACKAGES]
+    installed = host.get_fact(DebPackages)
+    # Lists are refreshed only to install: unattended-upgrades refreshes them
+    # daily, and an unconditional update would make every re-run a change.
+    if any(package not in installed for package in packages):
+        apt.update(name="Refresh package lists to install missing packages")
+    apt.packages(name="Install the difusor's packages", packages=packages, no_recommends=True)
     apt.packages(
         name="Remove network services a publication server must not run",
         packages=list(UNWANTED_PACKAGES),
