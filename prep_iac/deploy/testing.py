@@ -170,7 +170,11 @@ def add_source(host: HostState, address: str) -> None:
 
 
 def remove_source(host: HostState, address: str) -> None:
+    """Undo ``add_source``: the machine's address and the host's route back to it."""
     subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", host.veth], check=False)
+    subprocess.run(
+        ["ip", "netns", "exec", host.netns, "ip", "route", "del", f"{address}/32"], check=False
+    )
 
 
 @contextlib.contextmanager
