@@ -190,17 +190,6 @@ class Election(BaseModel):
     def primary_contest(self) -> Contest:
         return self.contests[0]
 
-    def in_window(self, when: datetime) -> bool:
-        """Whether ``when`` (aware) is inside the publication window."""
-        return self.window_start <= when <= self.window_end
-
-    def period_start(self, when: datetime) -> datetime:
-        """Start of the update period containing ``when``, in the election's zone."""
-        # In UTC: subtracting two times of one zone ignores a DST change between them.
-        start = self.window_start.astimezone(UTC)
-        periods = (when.astimezone(UTC) - start) // self.period
-        return (start + periods * self.period).astimezone(self.tz)
-
     def cut_times(self, count: int | None = None) -> Iterator[datetime]:
         """Cut instants from the window start, one per period, inside the window."""
         utc_start = self.window_start.astimezone(UTC)

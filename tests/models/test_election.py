@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from prep_iac.models import ConfigError, Election
+from prep_iac.orchestrate.schedule import PeriodClock
 from prep_iac.presets import election_presets, load_election
 
 UTC = ZoneInfo("UTC")
@@ -64,12 +65,12 @@ def test_cuts_fall_on_the_period_grid_of_the_local_clock() -> None:
     assert e.results_csv_name() == "COAH_AYUN_2018.csv"
 
 
-def test_period_start_floors_to_the_grid() -> None:
+def test_a_moment_belongs_to_the_period_on_the_grid_before_it() -> None:
     e = load_election("coahuila-2018")
-    at = datetime(2018, 7, 1, 20, 7, 30, tzinfo=e.tz)
-    assert e.cut_id(e.period_start(at)) == "20180701_2000"
-    assert e.in_window(at)
-    assert not e.in_window(datetime(2018, 7, 1, 17, 59, tzinfo=e.tz))
+    clock = PeriodClock(e)
+    period = clock.period_at(datetime(2018, 7, 1, 20, 7, 30, tzinfo=e.tz))
+    assert period is not None and period.cut_id == "20180701_2000"
+    assert clock.period_at(datetime(2018, 7, 1, 17, 59, tzinfo=e.tz)) is None
 
 
 def test_daylight_saving_end_neither_loses_nor_repeats_a_cut(tmp_path: Path) -> None:
@@ -89,9 +90,10 @@ def test_daylight_saving_end_neither_loses_nor_repeats_a_cut(tmp_path: Path) -> 
     assert len(set(ids)) == len(ids)
     assert "20181028_0110" in ids and "20181028_0110b" in ids
     # The second 01:05 belongs to the second 01:00 period, not to the first one.
+    clock = PeriodClock(e)
     second_0105 = datetime(2018, 10, 28, 1, 5, tzinfo=e.tz, fold=1)
-    assert e.cut_id(e.period_start(second_0105)) == "20181028_0100b"
-    assert e.cut_id(e.period_start(second_0105.replace(fold=0))) == "20181028_0100"
+    assert getattr(clock.period_at(second_0105), "cut_id", None) == "20181028_0100b"
+    assert getattr(clock.period_at(second_0105.replace(fold=0)), "cut_id", None) == "20181028_0100"
     instants = [c.astimezone(UTC) for c in cuts]
     assert all(b - a == timedelta(minutes=10) for a, b in itertools.pairwise(instants))
 
