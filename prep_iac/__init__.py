@@ -2,12 +2,16 @@
 
 The package layout is the architecture:
 
-- ``models``   pydantic models at every boundary: elections, the difusor registry,
-               the hosts' minimum requirements, and how config files are loaded.
-- ``presets``  elections taken from the calls (``coahuila-2017``, ``coahuila-2018``).
-- ``cuts``     PREP cuts: the synthetic generator and the reader of real ones.
-- ``testbed``  real difusor test hosts on one machine (netns + systemd-nspawn).
-- ``cli``      the ``prep-iac`` command; the library never imports it.
+- ``models``       pydantic models at every boundary: elections, the difusor registry,
+                   the hosts' minimum requirements, and how config files are loaded.
+- ``presets``      elections taken from the calls (``coahuila-2017``, ``coahuila-2018``).
+- ``cuts``         PREP cuts: the synthetic generator and the reader of real ones.
+- ``deploy``       pyinfra ``@deploy`` pieces, facts and operations for difusor hosts.
+- ``hostside``     programs that run on difusor hosts (cut activation, watchdog).
+- ``publish``      the IEC side of a push: manifests, signatures, SFTP transfer.
+- ``orchestrate``  periods, the three-strike rule, state, notifications, the IEC's list.
+- ``testbed``      real difusor test hosts on one machine (netns + systemd-nspawn).
+- ``cli``          the ``prep-iac`` command; the library never imports it.
 """
 
 __version__ = "0.1.0"
