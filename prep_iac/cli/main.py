@@ -11,6 +11,7 @@ from prep_iac import __version__
 from prep_iac.cli.config import config
 from prep_iac.cli.elections import elections
 from prep_iac.cli.orchestrate import disable, events, iec_list, status
+from prep_iac.cli.run import reinstate, run
 from prep_iac.cli.synth import synth
 from prep_iac.cli.testbed import testbed
 from prep_iac.models.loading import ConfigError
@@ -32,6 +33,8 @@ cli.add_command(status)
 cli.add_command(events)
 cli.add_command(disable)
 cli.add_command(iec_list)
+cli.add_command(run)
+cli.add_command(reinstate)
 
 
 def main() -> None:

@@ -222,6 +222,34 @@ class _ChrootSFTP(paramiko.SFTPServerInterface):
     def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
         return SFTP_OK
 
+    # Directories and removal, for the push's staged uploads (runner tests).
+    def mkdir(self, path: str, attr: paramiko.SFTPAttributes) -> int:
+        return self._call(os.mkdir, self._real(path))
+
+    def rmdir(self, path: str) -> int:
+        return self._call(os.rmdir, self._real(path))
+
+    def remove(self, path: str) -> int:
+        return self._call(os.remove, self._real(path))
+
+    def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
+        try:
+            entries = list(os.scandir(self._real(path)))
+        except OSError as exc:
+            return _errno(exc)
+        return [
+            paramiko.SFTPAttributes.from_stat(entry.stat(follow_symlinks=False), entry.name)
+            for entry in entries
+        ]
+
+    @staticmethod
+    def _call(func: Any, *args: str) -> int:
+        try:
+            func(*args)
+        except OSError as exc:
+            return _errno(exc)
+        return SFTP_OK
+
 
 @dataclass
 class SftpHost:

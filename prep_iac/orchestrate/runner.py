@@ -1,0 +1,431 @@
+"""The orchestrator's loop: every update period, the newest cut to every active difusor.
+
+**Where cuts come from** (the contract with the PREP system): ``SOURCE`` is a
+directory the PREP drops cuts into. An entry of ``SOURCE`` is a complete cut when
+
+- it is a directory ``SOURCE/<name>/`` and the empty marker ``SOURCE/<name>.complete``
+  exists (written after the last file of the directory was closed; the marker
+  lives beside the directory so that it is never published), or
+- it is a file ending in ``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2`` or
+  ``.tar.xz``, which the PREP writes under another name and renames into place.
+
+Names starting with ``.`` or ending in ``.part``, ``.partial``, ``.tmp`` or
+``.complete`` are never cuts. Among complete cuts the newest is the one whose
+results CSV states the latest cut time (never the file name or its mtime); a
+cut that cannot be read or signed is reported once (``cut-invalid``) and skipped.
+
+**Each period** (``PeriodClock``: the election's window and zone, or a drill):
+
+1. ``open_period`` with the newest cut, prepared (hashed and signed) once per cut;
+2. ``push_many`` to the active difusores ``behind`` that cut, within the transfer
+   budget and the time left; each difusor's result is recorded as it arrives;
+3. a newer cut that arrives while the budget still fits becomes the period's cut
+   and is pushed too;
+4. at the boundary: ``heartbeat``, ``close_period``, then ``perform_pending``
+   (notices, the suspension, the IEC's list).
+
+Outside the window nothing is pushed; the last cut stays published.
+
+**Stopping** (SIGTERM): no new push starts; pushes in flight get ``grace_s`` to
+finish. Either way the event ``orchestrator-stopping`` names the difusores
+whose push finished and those abandoned. The period is left open: the next run
+closes it unjudged (the orchestrator was not up at its end), so nobody gets a
+strike for it. An abandoned push is safe on the host: an upload not yet
+renamed out of ``.part`` is never activated and the next push removes it.
+
+**Drills**: with ``PeriodClock(drill=...)`` the store records election time
+(attempt times and durations scaled by the drill's speed), so the clause-III
+decisions are exactly those of a real night.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prep_iac.cuts import CutFormatError, read_cut_time
+from prep_iac.models.difusor import Difusor, Registry
+from prep_iac.models.election import Election
+from prep_iac.orchestrate import outbox, strikes
+from prep_iac.orchestrate.iec_list import ListPublisher
+from prep_iac.orchestrate.notify import Notifier
+from prep_iac.orchestrate.outbox import Handler
+from prep_iac.orchestrate.schedule import Period, PeriodClock
+from prep_iac.orchestrate.settings import OrchestratorSettings
+from prep_iac.orchestrate.store import Store
+from prep_iac.orchestrate.strikes import CutRef
+from prep_iac.orchestrate.suspension import SuspensionSender
+from prep_iac.publish.manifest import CutError, cut_directory
+from prep_iac.publish.prepare import PreparedCut, prepare_cut
+from prep_iac.publish.push import Credentials, DifusorResult, push_many
+
+MARKER = ".complete"
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+PARTIAL = (".part", ".partial", ".tmp", MARKER)
+HEARTBEAT_S = 5.0
+
+Pusher = Callable[..., list[DifusorResult]]
+"""``push_many``'s signature: (cut, difusores, credentials, budget_s, concurrency, on_result)."""
+
+
+@dataclass(frozen=True)
+class FoundCut:
+    """A complete cut in SOURCE and the time it states."""
+
+    path: Path
+    cut_id: str
+    cut_time: datetime
+
+    @property
+    def ref(self) -> CutRef:
+        return CutRef(self.cut_id, self.cut_time)
+
+
+class CutSource:
+    """The PREP's drop directory, read by the contract in this module's docstring.
+
+    + directory: SOURCE
+    + election: names cuts (``cut_id``) and places the stated local time in its zone
+    """
+
+    def __init__(self, directory: Path, election: Election) -> None:
+        self.directory = directory
+        self.election = election
+        self._times: dict[tuple[str, int, int], FoundCut] = {}
+        self.invalid: dict[str, str] = {}  # entry name -> why; reported once each
+
+    def complete(self) -> list[Path]:
+        """Entries of SOURCE that are complete cuts, in name order."""
+        try:
+            entries = sorted(self.directory.iterdir())
+        except FileNotFoundError:
+            return []
+        names = {p.name for p in entries}
+        found = []
+        for path in entries:
+            name = path.name
+            if name.startswith(".") or name.endswith(PARTIAL) or name in self.invalid:
+                continue
+            directory = path.is_dir() and name + MARKER in names
+            if directory or (path.is_file() and name.lower().endswith(ARCHIVES)):
+                found.append(path)
+        return found
+
+    def cuts(self) -> list[FoundCut]:
+        """Every complete, readable cut, oldest first by the time it states."""
+        found = []
+        for path in self.complete():
+            cut = self._stated(path)
+            if cut is not None:
+                found.append(cut)
+        return sorted(found, key=lambda c: c.cut_time)
+
+    def mark_invalid(self, path: Path, why: str) -> None:
+        self.invalid[path.name] = why
+
+    def _stated(self, path: Path) -> FoundCut | None:
+        stat = path.stat()
+        key = (path.name, stat.st_mtime_ns, stat.st_size)
+        if key not in self._times:
+            try:
+                if path.is_file() and not path.name.lower().endswith(".zip"):
+                    with cut_directory(path) as directory:
+                        stated = read_cut_time(directory)
+                else:
+                    stated = read_cut_time(path)
+            except (CutError, CutFormatError, OSError) as exc:
+                self.mark_invalid(path, str(exc))
+                return None
+            when = stated.local.replace(tzinfo=self.election.tz)
+            self._times[key] = FoundCut(path, self.election.cut_id(when), when)
+        return self._times[key]
+
+
+@dataclass
+class PeriodPushes:
+    """What the loop did in one period, for whoever watches (the drill's timeline)."""
+
+    period: Period
+    cut_id: str | None
+    results: list[DifusorResult] = field(default_factory=list)
+    interrupted: bool = False
+
+
+@dataclass
+class Runner:
+    """The loop; ``run`` returns when the window is over or ``stop`` is set.
+
+    + store, registry, election: the state, who gets cuts, the rules
+    + source: the PREP's drop directory
+    + signing_key: signs each cut's manifest (the hosts verify it)
+    + workdir: manifests and unpacked archives
+    + credentials: the IEC's SSH login
+    + clock: the period clock (a drill compresses it)
+    + handlers: the outbox's handlers (``default_handlers``)
+    + concurrency: nodes pushed at once
+    + poll_s: how often SOURCE is read while a period runs (real seconds)
+    + grace_s: how long pushes in flight may finish after ``stop`` (real seconds)
+    + on_period_start: called with each period before its cut is chosen (drills inject faults)
+    + on_period_end: called with what a period did, after it was closed
+    + pusher: ``push_many`` or a stand-in with its signature
+    """
+
+    store: Store
+    registry: Registry
+    election: Election
+    source: CutSource
+    signing_key: Path
+    workdir: Path
+    credentials: Credentials
+    clock: PeriodClock
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    concurrency: int = 8
+    poll_s: float = 1.0
+    grace_s: float = 30.0
+    on_period_start: Sequence[Callable[[Period], None]] = ()
+    on_period_end: Sequence[Callable[[PeriodPushes], None]] = ()
+    pusher: Pusher = push_many
+    _prepared: dict[str, PreparedCut] = field(default_factory=dict, init=False)
+    _run: int = field(default=0, init=False)
+    _beat: float = field(default=0.0, init=False)
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> str:
+        """Serve periods until the window ends (``"window-over"``) or ``stop`` (``"stopped"``)."""
+        self._run, _ = strikes.start_run(
+            self.store, self.registry, self.election, os.getpid(), self.clock.now()
+        )
+        self._perform()
+        outcome = "stopped"
+        try:
+            while not stop.is_set():
+                period = self.clock.current()
+                if period is None:
+                    boundary = self.clock.next_boundary()
+                    if boundary is None:
+                        outcome = "window-over"
+                        break
+                    self._wait_until(boundary, stop)
+                    continue
+                self._serve(period, stop)
+        finally:
+            strikes.stop_run(self.store, self._run, self.clock.now())
+        return outcome
+
+    def _serve(self, period: Period, stop: threading.Event) -> None:
+        for hook in self.on_period_start:
+            hook(period)
+        report = PeriodPushes(period, None)
+        pushed: set[str] = set()
+        offered: str | None = ""  # the newest cut last offered to open_period
+        while not stop.is_set() and self.clock.now() < period.end:
+            newest = self._newest()
+            newest_id = None if newest is None else newest[0].cut_id
+            if newest_id == offered:
+                self._heartbeat()
+                self._sleep(min(self.poll_s, self.clock.real_seconds_until(period.end)), stop)
+                continue
+            offered = newest_id
+            record = strikes.open_period(
+                self.store, self.registry, self.election, period,
+                None if newest is None else newest[0].ref, self.clock.now(),
+            )  # fmt: skip
+            report.cut_id = record.cut_id
+            if record.cut_id is None or record.cut_time is None or record.cut_id in pushed:
+                continue
+            pushed.add(record.cut_id)
+            prepared = self._prepare(record.cut_id)
+            if prepared is None:  # the period's cut (from a previous run) is gone from SOURCE
+                self._event("cut-missing", period=period.start, cut_id=record.cut_id)
+                continue
+            ref = CutRef(record.cut_id, record.cut_time)
+            behind = strikes.behind(self.store, self.registry, ref, self.clock.now())
+            if behind:
+                report.results += self._push(prepared, behind, period, ref, stop)
+        if stop.is_set():
+            report.interrupted = True
+            return
+        now = self.clock.now()
+        strikes.heartbeat(self.store, self._run, now)
+        strikes.close_period(self.store, self.registry, self.election, period.start, now)
+        self._perform()
+        for done in self.on_period_end:
+            done(report)
+
+    # -- cuts ------------------------------------------------------------------
+
+    def _newest(self) -> tuple[FoundCut, PreparedCut] | None:
+        """The newest complete cut that prepares (hashes and signs) cleanly."""
+        for cut in reversed(self.source.cuts()):
+            prepared = self._prepare_found(cut)
+            if prepared is not None:
+                return cut, prepared
+        return None
+
+    def _prepare(self, cut_id: str) -> PreparedCut | None:
+        if cut_id in self._prepared:
+            return self._prepared[cut_id]
+        found = [c for c in self.source.cuts() if c.cut_id == cut_id]
+        return self._prepare_found(found[-1]) if found else None
+
+    def _prepare_found(self, cut: FoundCut) -> PreparedCut | None:
+        prepared = self._prepared.get(cut.cut_id)
+        if prepared is not None:
+            return prepared
+        try:
+            prepared = prepare_cut(cut.path, self.election, self.signing_key, self.workdir)
+        except (CutError, CutFormatError, OSError) as exc:
+            self.source.mark_invalid(cut.path, str(exc))
+            self._event("cut-invalid", cut_id=cut.cut_id, path=str(cut.path), error=str(exc))
+            return None
+        self._prepared[cut.cut_id] = prepared
+        self._prune(keep=cut.cut_id)
+        return prepared
+
+    def _prune(self, keep: str) -> None:
+        """Keep the prepared newest cuts only (unpacked archives take a cut's size each)."""
+        for cut_id in sorted(self._prepared)[:-3]:
+            if cut_id != keep:
+                del self._prepared[cut_id]
+                shutil.rmtree(self.workdir / "cuts" / cut_id, ignore_errors=True)
+
+    # -- pushing ---------------------------------------------------------------
+
+    def budget_s(self, period: Period) -> float:
+        """Real seconds a push may take now: the transfer budget, or what is left of the period."""
+        speed = self.clock.drill.speed if self.clock.drill else 1.0
+        budget = self.election.transfer_budget.total_seconds() / speed
+        return max(0.0, min(budget, self.clock.real_seconds_until(period.end)))
+
+    def _push(
+        self, cut: PreparedCut, difusores: list[Difusor], period: Period, ref: CutRef,
+        stop: threading.Event,
+    ) -> list[DifusorResult]:  # fmt: skip
+        """Push in a worker thread; record each result here (the store is this thread's)."""
+        results: queue.Queue[DifusorResult] = queue.Queue()
+        failure: list[BaseException] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                self.pusher(
+                    cut, difusores, self.credentials, self.budget_s(period),
+                    concurrency=self.concurrency, on_result=results.put,
+                )  # fmt: skip
+            except BaseException as exc:  # re-raised in the loop's thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name=f"push-{ref.cut_id}", daemon=True).start()
+        pending = {d.id for d in difusores}
+        finished: list[DifusorResult] = []
+        give_up: float | None = None
+        while pending:
+            try:
+                result = results.get(timeout=0.2)
+            except queue.Empty:
+                if done.is_set() and results.empty():
+                    break
+                if stop.is_set():
+                    give_up = give_up or time.monotonic() + self.grace_s
+                    if time.monotonic() >= give_up:
+                        break
+                self._heartbeat()
+                continue
+            strikes.record_push(self.store, period.start, self.in_election_time(result), ref)
+            pending.discard(result.difusor)
+            finished.append(result)
+        if failure:
+            raise failure[0]
+        if stop.is_set():
+            self._event(
+                "orchestrator-stopping", period=period.start, cut_id=ref.cut_id,
+                finished=sorted(r.difusor for r in finished), abandoned=sorted(pending),
+            )  # fmt: skip
+        return finished
+
+    def in_election_time(self, result: DifusorResult) -> DifusorResult:
+        """The result with times on the election's clock (a drill's are compressed)."""
+        drill = self.clock.drill
+        if drill is None:
+            return result
+        nodes = [
+            replace(
+                node,
+                started_at=drill.to_election(datetime.fromisoformat(node.started_at)).isoformat(),
+                duration_s=node.duration_s * drill.speed,
+            )
+            for node in result.nodes
+        ]
+        return replace(result, nodes=nodes)
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _perform(self) -> None:
+        outbox.perform_pending(self.store, self.handlers, self.clock.now)
+
+    def _event(self, kind: str, period: datetime | None = None, **detail: Any) -> None:
+        with self.store.transaction():
+            self.store.add_event(self.clock.now(), kind, None, period, **detail)
+
+    def _heartbeat(self) -> None:
+        """Say the loop is alive, at most every ``HEARTBEAT_S`` (each one is a commit)."""
+        if time.monotonic() - self._beat >= HEARTBEAT_S:
+            strikes.heartbeat(self.store, self._run, self.clock.now())
+            self._beat = time.monotonic()
+
+    def _sleep(self, seconds: float, stop: threading.Event) -> None:
+        stop.wait(max(0.0, seconds))
+
+    def _wait_until(self, when: datetime, stop: threading.Event) -> None:
+        """Wait (heartbeating) until election time ``when``, or ``stop``."""
+        while not stop.is_set():
+            left = self.clock.real_seconds_until(when)
+            if left <= 0:
+                return
+            self._sleep(min(left, max(self.poll_s, 5.0)), stop)
+            self._heartbeat()
+
+
+def default_handlers(
+    settings: OrchestratorSettings, store: Store, registry: Registry, registry_dir: Path,
+    election: Election, credentials: Credentials | None, clock: Callable[[], datetime],
+    signing_key: Path | None = None,
+) -> dict[str, Handler]:  # fmt: skip
+    """The outbox handlers the settings allow: notices, the IEC's list, the suspension."""
+    handlers: dict[str, Handler] = {}
+    if settings.notify.smtp is not None or settings.notify.webhooks:
+        handlers["notify"] = Notifier(settings.notify, store, registry, election, clock)
+    listing = settings.iec_list
+    if listing.directory is not None or listing.s3 is not None:
+        handlers["render-list"] = ListPublisher(
+            store, registry, registry_dir, election, clock, listing.directory, listing.s3, listing
+        )
+    key = signing_key or settings.signing_key
+    if key is not None and credentials is not None:
+        handlers["suspend"] = SuspensionSender(
+            registry, election.id, key, settings.instructions_dir, credentials
+        )
+    return handlers
+
+
+def newest_prepared(
+    source: CutSource, election: Election, signing_key: Path, workdir: Path
+) -> tuple[FoundCut, PreparedCut] | None:
+    """The newest complete cut of SOURCE, prepared; for one-off pushes (``reinstate``)."""
+    for cut in reversed(source.cuts()):
+        try:
+            return cut, prepare_cut(cut.path, election, signing_key, workdir)
+        except (CutError, CutFormatError, OSError):
+            continue
+    return None

@@ -1,0 +1,422 @@
+"""The orchestrator's loop on a drill clock, against loopback SFTP servers and the real
+host-side program (run as the host's path unit would, whenever an upload is renamed in)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prep_iac.cuts import generate_night
+from prep_iac.hostside import activate_script
+from prep_iac.hostside.activate import CUT_ID
+from prep_iac.models.difusor import Difusor, Registry
+from prep_iac.models.election import Election
+from prep_iac.orchestrate import strikes
+from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
+from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
+from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
+from prep_iac.orchestrate.store import Store
+from prep_iac.presets import load_election
+from prep_iac.publish.push import Credentials, DifusorResult, NodeResult
+from prep_iac.publish.signing import allowed_signers_line, generate_signing_key
+from prep_iac.testbed.registry import to_yaml
+
+from .helpers import Night
+from .servers import SftpHost, sftp_server
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+PERIOD_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def small_cuts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Six consecutive cuts, each reduced to what states its time plus two pages."""
+    base = tmp_path_factory.mktemp("night")
+    infos = generate_night(load_election("coahuila-2018"), base / "full", cuts=6, seed=5)
+    cuts = []
+    for info in infos:
+        small = base / "small" / info.id
+        small.mkdir(parents=True)
+        for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
+            shutil.copyfile(Path(info.path) / name, small / name)
+        cuts.append(small)
+    shutil.rmtree(base / "full")
+    return cuts
+
+
+@pytest.fixture
+def drill_election() -> Election:
+    # A budget of 70 % of the period: a loopback push takes about a second.
+    return load_election("coahuila-2018").model_copy(update={"transfer_budget_seconds": 420})
+
+
+@pytest.fixture
+def signing_key(tmp_path: Path) -> Path:
+    return generate_signing_key(tmp_path / "keys" / "signing")
+
+
+def drop(cut: Path, source: Path) -> None:
+    """Drop a cut the way the PREP does: the directory, then its marker."""
+    source.mkdir(exist_ok=True)
+    shutil.copytree(cut, source / cut.name)
+    (source / f"{cut.name}{MARKER}").touch()
+
+
+@contextmanager
+def host_program(server: SftpHost, signing_key: Path, election: str) -> Iterator[Path]:
+    """Run ``activate.py process`` whenever a complete upload or instruction appears."""
+    root = server.root
+    for name in ("incoming", "notice", "status"):
+        (root / name).mkdir(exist_ok=True)
+    (root / "notice" / "index.html").write_text("<h1>Publicación suspendida</h1>")
+    signers = root.parent / "allowed_signers"
+    signers.write_text(allowed_signers_line(signing_key.with_suffix(".pub")))
+    stop = threading.Event()
+
+    def waiting() -> bool:
+        return any(
+            (p.is_dir() and CUT_ID.match(p.name)) or (p.name.startswith("suspend-") and
+                                                      p.name.endswith(".json"))
+            for p in (root / "incoming").iterdir()
+        )  # fmt: skip
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            if waiting():
+                subprocess.run(
+                    ["/usr/bin/python3", "-I", "-S", str(activate_script()), "process",
+                     "--root", str(root), "--election", election,
+                     "--allowed-signers", str(signers), "--log", str(root.parent / "activate.log"),
+                     "--config", "/nonexistent"],
+                    capture_output=True, timeout=60, check=False,
+                )  # fmt: skip
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield root
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def live_cut(root: Path) -> str | None:
+    status = json.loads((root / "status" / "status.json").read_text())
+    return str(status["cut_id"]) if status.get("state") == "live" else None
+
+
+def node_at(server: SftpHost | None) -> dict[str, Any]:
+    """A registry node at the loopback server, or at a closed port (unreachable)."""
+    if server is None:
+        key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2x6m2Hq2lT1wQd2eJ4K3vT0a7uEo8m7mKf0Hn1sQ3D"
+        return {"host": "127.0.0.1", "port": 1, "host_key": key}
+    return {"host": "127.0.0.1", "port": server.port, "host_key": server.host_key}
+
+
+def registry_with(base: Registry, nodes: dict[str, dict[str, Any]]) -> Registry:
+    difusores = [
+        Difusor.model_validate({**d.model_dump(), "nodes": [nodes[d.id]]})
+        for d in base.difusores
+        if d.id in nodes
+    ]
+    return base.model_copy(update={"difusores": difusores})
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, signing_key: Path) -> Iterator[list[tuple[SftpHost, Path]]]:
+    """Two loopback difusor hosts sharing one IEC client key."""
+    with ExitStack() as stack:
+        found = []
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            server = stack.enter_context(sftp_server(tmp_path / name))
+            root = stack.enter_context(host_program(server, signing_key, "coahuila-2018"))
+            found.append((server, root))
+        # One IEC key for both: the second server accepts the first one's client key.
+        shutil.copyfile(found[0][0].client_key, found[1][0].client_key)
+        yield found
+
+
+def make_runner(
+    store: Store, registry: Registry, election: Election, source: Path, signing_key: Path,
+    tmp_path: Path, client_key: Path, periods: int, **kwargs: Any,
+) -> tuple[Runner, threading.Event]:  # fmt: skip
+    stop = threading.Event()
+    clock = PeriodClock(election, drill=Drill.compress(election, utc_now(), PERIOD_S))
+    credentials = Credentials(client_key, connect_timeout=2)
+    settings = OrchestratorSettings(iec_list=IecListSettings(directory=tmp_path / "list"))
+
+    def stop_after(report: PeriodPushes) -> None:
+        if report.period.index >= periods - 1:
+            stop.set()
+
+    runner = Runner(
+        store, registry, election, CutSource(source, election), signing_key, tmp_path / "work",
+        credentials, clock,
+        handlers=default_handlers(settings, store, registry, FIXTURES, election, credentials,
+                                  clock.now, signing_key),
+        poll_s=0.1, on_period_end=[stop_after], **kwargs,
+    )  # fmt: skip
+    return runner, stop
+
+
+def test_source_takes_complete_cuts_only_newest_by_the_time_they_state(
+    small_cuts: list[Path], tmp_path: Path
+) -> None:
+    election = load_election("coahuila-2018")
+    source = tmp_path / "source"
+    drop(small_cuts[1], source)
+    shutil.copytree(small_cuts[4], source / small_cuts[4].name)  # no marker yet: being written
+    shutil.copytree(small_cuts[5], source / "zz-upload.part")
+    (source / ".hidden.zip").write_bytes(b"")
+    # A newer cut under a name that sorts first, as a zip renamed into place.
+    with zipfile.ZipFile(source / "aaa.zip", "w") as archive:
+        for path in sorted(small_cuts[3].iterdir()):
+            archive.write(path, f"site/{path.name}")
+    (source / "broken.zip").write_bytes(b"not a zip")
+    found = CutSource(source, election)
+    assert [c.cut_id for c in found.cuts()] == ["20180701_1810", "20180701_1830"]
+    assert found.cuts()[-1].path.name == "aaa.zip"
+    assert "broken.zip" in found.invalid
+    (source / f"{small_cuts[4].name}{MARKER}").touch()
+    assert found.cuts()[-1].cut_id == "20180701_1840"
+
+
+def test_loop_disables_the_unreachable_difusor_at_its_third_failed_period_only(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, root), _ = hosts
+    registry = registry_with(registry, {"uadec": node_at(server), "vanguardia": node_at(None)})
+    source = tmp_path / "source"
+
+    def feed(period: Period) -> None:  # the PREP drops each period's cut as it begins
+        drop(small_cuts[period.index], source)
+
+    runner, stop = make_runner(
+        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 4,
+        on_period_start=[feed],
+    )  # fmt: skip
+    assert runner.run(stop) == "stopped"
+
+    verdicts = [(v.difusor, v.verdict, v.strikes_after) for v in store.verdicts()]
+    assert [v for v in verdicts if v[0] == "uadec"] == [("uadec", "success", 0)] * 4
+    assert [v[1:] for v in verdicts if v[0] == "vanguardia"] == [
+        ("failed", 1), ("failed", 2), ("failed", 3), ("disabled", 3)
+    ]  # fmt: skip
+    assert live_cut(root) == "20180701_1830"
+    [disabled] = store.events(kinds=("disabled",))
+    assert disabled.difusor == "vanguardia"
+    assert disabled.period == drill_election.window_start + 2 * drill_election.period
+    # Nothing more is pushed to a disabled difusor.
+    assert not store.attempts("vanguardia", drill_election.window_start + 3 * drill_election.period)
+    # Attempts are recorded on the election's clock, inside their period.
+    for attempt in store.attempts("uadec"):
+        assert attempt.period <= attempt.finished_at < attempt.period + drill_election.period
+    listed = json.loads((tmp_path / "list" / "difusores.json").read_text())
+    states = {d["id"]: (d["state"], d["portal_url"]) for d in listed["difusores"]}
+    assert states["vanguardia"] == ("disabled", None)
+    assert states["uadec"][0] == "active"
+    assert listed["latest_cut"]["id"] == "20180701_1820"  # rendered when the decision was made
+    # The suspension could not reach the unreachable host: it stays pending, retried.
+    assert [a.kind for a in store.pending_actions() if a.kind == "suspend"] == ["suspend"]
+
+
+def test_up_to_date_difusor_gets_no_transfer_when_the_prep_produced_no_new_cut(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, root), _ = hosts
+    registry = registry_with(registry, {"uadec": node_at(server)})
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    runner, stop = make_runner(
+        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 3
+    )
+    runner.run(stop)
+    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 3
+    assert {a.period for a in store.attempts("uadec")} == {drill_election.window_start}
+    assert live_cut(root) == "20180701_1800"
+
+
+def test_nothing_is_pushed_before_or_after_the_window(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    runner, stop = make_runner(
+        store, registry, drill_election, source, signing_key, tmp_path, Path("/nonexistent"), 1
+    )
+    before = drill_election.window_start - timedelta(hours=1)
+    runner.clock = PeriodClock(drill_election, drill=Drill(utc_now(), before, 60.0))
+    threading.Timer(1.0, stop.set).start()
+    assert runner.run(stop) == "stopped"
+    assert store.periods() == []
+    stop.clear()
+    after = drill_election.window_end + timedelta(minutes=1)
+    runner.clock = PeriodClock(drill_election, drill=Drill(utc_now(), after, 60.0))
+    assert runner.run(stop) == "window-over"
+    # The periods it missed are on record as such; nobody was pushed or judged.
+    assert {(p.judged, p.note) for p in store.periods()} == {(False, "orchestrator down")}
+    assert store.attempts() == []
+    assert store.verdicts() == []
+
+
+def test_stop_during_a_push_records_finished_and_abandoned_and_nobody_is_judged(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    release = threading.Event()
+    pushing = threading.Event()
+
+    def stuck_pusher(
+        cut: Any, difusores: list[Difusor], credentials: Credentials, budget_s: float,
+        concurrency: int, on_result: Callable[[DifusorResult], None],
+    ) -> list[DifusorResult]:  # fmt: skip
+        first = difusores[0]
+        node = NodeResult(first.id, strikes.node_key(first.nodes[0].host, first.nodes[0].port),
+                          cut.manifest.cut_id, outcome="confirmed", attempts=1)  # fmt: skip
+        if len(first.nodes) > 1:
+            second = first.nodes[1]
+            node2 = NodeResult(first.id, strikes.node_key(second.host, second.port),
+                               cut.manifest.cut_id, outcome="confirmed", attempts=1)  # fmt: skip
+            on_result(DifusorResult(first.id, cut.manifest.cut_id, [node, node2]))
+        else:
+            on_result(DifusorResult(first.id, cut.manifest.cut_id, [node]))
+        pushing.set()
+        release.wait(30)  # the other difusor's push hangs
+        return []
+
+    runner, stop = make_runner(
+        store, registry, drill_election, source, signing_key, tmp_path, Path("/nonexistent"), 9,
+        pusher=stuck_pusher, grace_s=0.5,
+    )  # fmt: skip
+
+    def stop_when_pushing() -> None:
+        pushing.wait(30)
+        stop.set()
+
+    threading.Thread(target=stop_when_pushing, daemon=True).start()
+    began = time.monotonic()
+    try:
+        assert runner.run(stop) == "stopped"
+    finally:
+        release.set()
+    assert time.monotonic() - began < PERIOD_S  # did not wait for the period's end
+    [stopping] = store.events(kinds=("orchestrator-stopping",))
+    assert stopping.detail["finished"] == ["uadec"]
+    assert stopping.detail["abandoned"] == ["vanguardia"]
+    [period] = store.periods()
+    assert period.closed_at is None
+    # The next run settles the period: the orchestrator was down at its end, nobody judged.
+    later = drill_election.window_start + 2 * drill_election.period
+    strikes.start_run(store, registry, drill_election, 2, later)
+    assert {v.verdict for v in store.verdicts()} == {"skipped"}
+    assert all(s.strikes == 0 for s in store.states())
+
+
+def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "prep_iac.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"}, **kwargs,
+    )  # fmt: skip
+
+
+def test_run_command_stops_cleanly_on_sigterm(
+    registry: Registry, small_cuts: list[Path], signing_key: Path,
+    hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, root), _ = hosts
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(to_yaml(registry_with(registry, {"uadec": node_at(server)})))
+    source, db = tmp_path / "source", tmp_path / "db.sqlite3"
+    drop(small_cuts[0], source)
+    process = cli(
+        "run", "--election", "coahuila-2018", "--difusores", str(registry_file),
+        "--cuts", str(source), "--db", str(db), "--ssh-key", str(server.client_key),
+        "--signing-key", str(signing_key), "--workdir", str(tmp_path / "work"), "--drill", "2",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not closed_periods(db):
+            time.sleep(0.2)
+        assert closed_periods(db), "no period closed within 30 s"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "SIGTERM: stopping" in output
+    assert "cut 20180701_1800: 1 pushed" in output
+    with Store(db) as store:
+        kinds = [e.kind for e in store.events()]
+        assert kinds[-1] == "orchestrator-stop"
+        assert store.verdicts("uadec")[0].verdict == "success"
+    assert live_cut(root) == "20180701_1800"
+
+
+def closed_periods(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM periods WHERE closed_at IS NOT NULL")
+                       .fetchone()[0])  # fmt: skip
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_reinstate_pushes_the_newest_cut_and_reenables_the_difusor(
+    night: Night, small_cuts: list[Path], signing_key: Path,
+    hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    for index in range(3):
+        night.period(index, {"uadec": True, "vanguardia": False})
+    assert night.store.state("vanguardia").status.value == "disabled"
+    # The difusor fixed its server; the registry points at it.
+    (server, root), _ = hosts
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(
+        to_yaml(
+            registry_with(night.registry, {"uadec": node_at(None), "vanguardia": node_at(server)})
+        )
+    )
+    source = tmp_path / "source"
+    drop(small_cuts[2], source)
+    args = ["--difusores", str(registry_file), "--cuts", str(source),
+            "--db", str(night.store.path), "--ssh-key", str(server.client_key),
+            "--signing-key", str(signing_key), "--workdir", str(tmp_path / "work")]  # fmt: skip
+    refused = cli("reinstate", "uadec", *args)
+    output, _ = refused.communicate(timeout=60)
+    assert refused.returncode == 1 and "uadec is active, not disabled" in output
+    process = cli("reinstate", "vanguardia", "--operator", "guardia", *args)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "reinstated vanguardia at cut 20180701_1820" in output
+    with Store(night.store.path) as store:
+        state = store.state("vanguardia")
+        assert (state.status.value, state.strikes, state.last_cut_id) == (
+            "active", 0, "20180701_1820"
+        )  # fmt: skip
+        [event] = store.events(kinds=("reinstated",))
+        assert event.detail["operator"] == "guardia"
+    assert live_cut(root) == "20180701_1820"
