@@ -292,7 +292,10 @@ def log(config: Config, record: dict[str, Any]) -> None:
 
 
 def record(config: Config, status: dict[str, Any], result: dict[str, Any]) -> None:
-    status["last_result"] = {"at": now_iso(), **result}
+    # The IEC waits for a sequence number past the one it saw before its
+    # upload, so an older verdict on the same cut id is never taken for this one's.
+    status["sequence"] = int(status.get("sequence", 0)) + 1
+    status["last_result"] = {"at": now_iso(), "sequence": status["sequence"], **result}
     write_atomic(config.status_dir / "status.json", canonical_json(status))
     log(config, result)
 

@@ -21,7 +21,9 @@ import base64
 import contextlib
 import json
 import posixpath
+import socket
 import stat
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,8 +40,17 @@ from prep_iac.hostside.activate import MANIFEST_NAME, PART_SUFFIX, SIGNATURE_SUF
 from prep_iac.models.difusor import Difusor, HostKey, Node
 from prep_iac.publish.prepare import PreparedCut
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0)
+# Re-announce a renamed upload this often while it waits: a path event that
+# arrived while the host's activation was already running is not queued.
+KICK_SECONDS = 2.0
+# Assembly copies uploaded files out of incoming/: the host needs twice the
+# upload, plus room for manifests and status.
+SPACE_MARGIN = 4 << 20
+RESENDABLE = frozenset(
+    f"rejected:{reason}" for reason in ("missing-file", "size-mismatch", "hash-mismatch")
+)
 
 
 @dataclass
@@ -54,6 +65,8 @@ class NodeResult:
     files_sent: int = 0
     attempts: int = 0
     duration_s: float = 0.0
+    upload_s: float = 0.0  # the last attempt's upload, up to the rename
+    activation_s: float = 0.0  # rename until the host's status showed the cut live
     error_class: str = ""
     error: str = ""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -92,6 +105,9 @@ class Credentials:
     key_filename: Path
     connect_timeout: float = 10.0
     compress: bool = True
+    source_address: str | None = None  # bind here (a host that admits the IEC by address)
+    # A transfer that makes no progress this long is abandoned and retried.
+    stall_timeout: float = 15.0
 
 
 def host_key_entry(node: Node) -> str:
@@ -105,6 +121,14 @@ def pinned_pkey(key: HostKey) -> paramiko.PKey:
 @contextlib.contextmanager
 def connect(node: Node, user: str, credentials: Credentials) -> Iterator[Connection]:
     """A Fabric connection that accepts only the node's pinned host key."""
+    try:
+        sock = socket.create_connection(
+            (node.host, node.port),
+            timeout=credentials.connect_timeout,
+            source_address=(credentials.source_address, 0) if credentials.source_address else None,
+        )
+    except OSError as exc:
+        raise _connect_failure(exc, node, user) from exc
     conn = Connection(
         node.host,
         user=user,
@@ -118,6 +142,7 @@ def connect(node: Node, user: str, credentials: Credentials) -> Iterator[Connect
             "compress": credentials.compress,
             "banner_timeout": credentials.connect_timeout,
             "auth_timeout": credentials.connect_timeout,
+            "sock": sock,
         },
     )
     # Fabric's default policy adds unknown keys; a difusor must be who the registry says.
@@ -129,11 +154,13 @@ def connect(node: Node, user: str, credentials: Credentials) -> Iterator[Connect
         conn.open()
     except Exception as exc:
         conn.close()
+        sock.close()
         raise _connect_failure(exc, node, user) from exc
     try:
         yield conn
     finally:
         conn.close()
+        sock.close()
 
 
 def _connect_failure(exc: Exception, node: Node, user: str) -> Exception:
@@ -173,6 +200,34 @@ def read_json(sftp: paramiko.SFTPClient, path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def free_bytes(sftp: paramiko.SFTPClient, path: str) -> int | None:
+    """Space available to the SFTP account under ``path`` (OpenSSH's statvfs extension).
+
+    paramiko has no public call for it, hence its request primitive; None when
+    the server does not answer it.
+    """
+    try:
+        request = getattr(sftp, "_request")  # noqa: B009 (private in paramiko, typed as such)
+        kind, msg = request(paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", path)
+        if kind != paramiko.sftp.CMD_EXTENDED_REPLY:
+            return None
+        bsize, frsize, _blocks, _bfree, bavail = struct.unpack(">5Q", msg.get_bytes(40))
+    except (OSError, EOFError, paramiko.SSHException, struct.error):
+        return None
+    return int(bavail * (frsize or bsize))
+
+
+def check_space(sftp: paramiko.SFTPClient, incoming: str, needed: int) -> None:
+    """Fail before uploading when the host cannot hold the upload and its assembly."""
+    free = free_bytes(sftp, incoming)
+    if free is not None and free < 2 * needed + SPACE_MARGIN:
+        raise PushFailure(
+            "disk-full",
+            f"host has {free} bytes free, the upload needs {2 * needed + SPACE_MARGIN}",
+            retry=False,
+        )
+
+
 def files_to_send(cut: PreparedCut, remote: dict[str, Any] | None) -> list[str]:
     """Paths whose content the host does not already have live."""
     have: dict[str, str] = {}
@@ -180,6 +235,14 @@ def files_to_send(cut: PreparedCut, remote: dict[str, Any] | None) -> list[str]:
         with contextlib.suppress(KeyError, TypeError):
             have = {str(f["path"]): str(f["sha256"]) for f in remote["files"]}
     return [f.path for f in cut.manifest.files if have.get(f.path) != f.sha256]
+
+
+def exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        sftp.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def remove_tree(sftp: paramiko.SFTPClient, path: str) -> None:
@@ -228,14 +291,41 @@ def upload(sftp: paramiko.SFTPClient, cut: PreparedCut, paths: Iterable[str], st
     return sent
 
 
+def is_live(status: dict[str, Any] | None, cut_id: str) -> bool:
+    """Whether a host's status says ``cut_id`` is what it serves now."""
+    return status is not None and status.get("cut_id") == cut_id and status.get("state") == "live"
+
+
+def sequence(status: dict[str, Any] | None) -> int:
+    """The host's count of recorded outcomes (0 before the first)."""
+    try:
+        return int((status or {}).get("sequence", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def wait_for_activation(
-    sftp: paramiko.SFTPClient, status_path: str, cut_id: str, deadline: float
+    sftp: paramiko.SFTPClient,
+    status_path: str,
+    cut_id: str,
+    deadline: float,
+    upload_dir: str,
+    after: int,
 ) -> None:
-    """Poll the host's status until it reports ``cut_id`` active or rejected."""
+    """Poll the host's status until it reports ``cut_id`` active, or rejected in an
+    outcome recorded after sequence number ``after`` (older verdicts are not ours)."""
+    kicked = time.monotonic()
     while time.monotonic() < deadline:
+        if time.monotonic() - kicked >= KICK_SECONDS:
+            kicked = time.monotonic()
+            # An attribute change of the entry is a new PathChanged event; gone means taken.
+            with contextlib.suppress(OSError):
+                sftp.chmod(upload_dir, 0o750)
         status = read_json(sftp, status_path)
+        if is_live(status, cut_id):
+            return
         last = (status or {}).get("last_result") or {}
-        if last.get("cut_id") == cut_id:
+        if last.get("cut_id") == cut_id and sequence(status) > after:
             if last.get("outcome") in ("activated", "already-active"):
                 return
             if last.get("outcome") == "rejected":
@@ -259,38 +349,67 @@ def push_node(
 ) -> NodeResult:
     """Push ``cut`` to one node within ``budget_s`` seconds, retrying with backoff."""
     result = NodeResult(difusor.id, f"{node.host}:{node.port}", cut.manifest.cut_id)
+    status_path = posixpath.join(difusor.publication_path, "status", "status.json")
     start = time.monotonic()
     deadline = start + budget_s
     root = difusor.publication_path
     incoming = posixpath.join(root, "incoming")
     staging = posixpath.join(incoming, cut.manifest.cut_id + PART_SUFFIX)
+    by_path = cut.manifest.by_path()
     full = False  # after a rejection, resend everything: the host's copy may be damaged
     while True:
         result.attempts += 1
         try:
             with connect(node, difusor.sftp_user, credentials) as conn:
                 sftp = conn.sftp()
-                sftp.get_channel().settimeout(max(1.0, deadline - time.monotonic()))
+                channel = sftp.get_channel()
+                assert channel is not None  # an open SFTP client has its channel
+                channel.settimeout(
+                    max(1.0, min(credentials.stall_timeout, deadline - time.monotonic()))
+                )
+                status = read_json(sftp, status_path)
+                if is_live(status, cut.manifest.cut_id):
+                    # An earlier attempt's upload was activated after we lost the link.
+                    result.outcome, result.error_class, result.error = "confirmed", "", ""
+                    break
+                complete = posixpath.join(incoming, cut.manifest.cut_id)
+                if exists(sftp, complete):
+                    # An earlier attempt's complete upload the host has not taken yet
+                    # (or is verifying now): let it finish rather than pull it away.
+                    wait_for_activation(
+                        sftp, status_path, cut.manifest.cut_id, deadline, complete, sequence(status)
+                    )
+                    result.outcome, result.error_class, result.error = "confirmed", "", ""
+                    break
                 remote = (
                     None if full else read_json(sftp, posixpath.join(root, "status", MANIFEST_NAME))
                 )
                 paths = files_to_send(cut, remote)
                 clean_incoming(sftp, incoming)
-                result.bytes_sent += upload(sftp, cut, paths, staging)
+                check_space(sftp, incoming, sum(by_path[p].size for p in paths))
+                uploading = time.monotonic()
+                try:
+                    result.bytes_sent += upload(sftp, cut, paths, staging)
+                except OSError:
+                    check_space(sftp, incoming, 0)
+                    raise
                 result.files_sent += len(paths)
-                sftp.rename(staging, posixpath.join(incoming, cut.manifest.cut_id))
+                sftp.rename(staging, complete)
+                renamed = time.monotonic()
+                result.upload_s = round(renamed - uploading, 3)
                 wait_for_activation(
-                    sftp,
-                    posixpath.join(root, "status", "status.json"),
-                    cut.manifest.cut_id,
-                    deadline,
+                    sftp, status_path, cut.manifest.cut_id, deadline, complete, sequence(status)
                 )
+                result.activation_s = round(time.monotonic() - renamed, 3)
             result.outcome, result.error_class, result.error = "confirmed", "", ""
             break
         except PushFailure as exc:
             result.error_class, result.error = exc.error_class, str(exc)
-            full = full or exc.error_class.startswith("rejected:")
-            retry = exc.retry
+            rejected = exc.error_class.startswith("rejected:")
+            # A file damaged in transit or on the host deserves one full resend;
+            # a bad signature or a replay is refused again whatever we send.
+            retry = exc.retry and not (rejected and (full or exc.error_class not in RESENDABLE))
+            full = full or rejected
         except (OSError, EOFError, paramiko.SSHException) as exc:
             result.error_class, result.error = _classify(exc), f"{node.host}:{node.port}: {exc}"
             retry = True
@@ -300,6 +419,17 @@ def push_node(
         sleep(pause)
     result.duration_s = round(time.monotonic() - start, 3)
     return result
+
+
+def read_status(difusor: Difusor, node: Node, credentials: Credentials) -> dict[str, Any] | None:
+    """The host's ``status/status.json`` (what it serves, last outcome), or None if absent.
+
+    Connection problems raise ``PushFailure`` with the same error classes as a push.
+    """
+    with connect(node, difusor.sftp_user, credentials) as conn:
+        return read_json(
+            conn.sftp(), posixpath.join(difusor.publication_path, "status", "status.json")
+        )
 
 
 def _classify(exc: BaseException) -> str:
