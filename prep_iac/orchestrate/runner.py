@@ -27,11 +27,12 @@ cut that cannot be read or signed is reported once (``cut-invalid``) and skipped
 Outside the window nothing is pushed; the last cut stays published.
 
 **Stopping** (SIGTERM): no new push starts; pushes in flight get ``grace_s`` to
-finish. Either way the event ``orchestrator-stopping`` names the difusores
-whose push finished and those abandoned. The period is left open: the next run
-closes it unjudged (the orchestrator was not up at its end), so nobody gets a
-strike for it. An abandoned push is safe on the host: an upload not yet
-renamed out of ``.part`` is never activated and the next push removes it.
+finish. The event ``orchestrator-stopping`` names the difusores whose push in
+the period finished and those abandoned (none if nothing was in flight). The
+period is left open: the next run closes it unjudged (the orchestrator was not
+up at its end), so nobody gets a strike for it. An abandoned push is safe on
+the host: an upload not yet renamed out of ``.part`` is never activated and
+the next push removes it.
 
 **Drills**: with ``PeriodClock(drill=...)`` the store records election time
 (attempt times and durations scaled by the drill's speed), so the clause-III
@@ -156,6 +157,7 @@ class PeriodPushes:
     period: Period
     cut_id: str | None
     results: list[DifusorResult] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)
     interrupted: bool = False
 
 
@@ -250,9 +252,16 @@ class Runner:
             ref = CutRef(record.cut_id, record.cut_time)
             behind = strikes.behind(self.store, self.registry, ref, self.clock.now())
             if behind:
-                report.results += self._push(prepared, behind, period, ref, stop)
+                finished, abandoned = self._push(prepared, behind, period, ref, stop)
+                report.results += finished
+                report.abandoned += abandoned
         if stop.is_set():
             report.interrupted = True
+            self._event(
+                "orchestrator-stopping", period=period.start, cut_id=report.cut_id,
+                finished=sorted(r.difusor for r in report.results),
+                abandoned=sorted(report.abandoned),
+            )  # fmt: skip
             return
         now = self.clock.now()
         strikes.heartbeat(self.store, self._run, now)
@@ -309,8 +318,11 @@ class Runner:
     def _push(
         self, cut: PreparedCut, difusores: list[Difusor], period: Period, ref: CutRef,
         stop: threading.Event,
-    ) -> list[DifusorResult]:  # fmt: skip
-        """Push in a worker thread; record each result here (the store is this thread's)."""
+    ) -> tuple[list[DifusorResult], list[str]]:  # fmt: skip
+        """Push in a worker thread; record each result here (the store is this thread's).
+
+        Returns the results and, if ``stop`` cut the wait short, the difusores abandoned.
+        """
         results: queue.Queue[DifusorResult] = queue.Queue()
         failure: list[BaseException] = []
         done = threading.Event()
@@ -347,12 +359,7 @@ class Runner:
             finished.append(result)
         if failure:
             raise failure[0]
-        if stop.is_set():
-            self._event(
-                "orchestrator-stopping", period=period.start, cut_id=ref.cut_id,
-                finished=sorted(r.difusor for r in finished), abandoned=sorted(pending),
-            )  # fmt: skip
-        return finished
+        return finished, sorted(pending)
 
     def in_election_time(self, result: DifusorResult) -> DifusorResult:
         """The result with times on the election's clock (a drill's are compressed)."""

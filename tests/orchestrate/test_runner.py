@@ -353,7 +353,7 @@ def test_run_command_stops_cleanly_on_sigterm(
     process = cli(
         "run", "--election", "coahuila-2018", "--difusores", str(registry_file),
         "--cuts", str(source), "--db", str(db), "--ssh-key", str(server.client_key),
-        "--signing-key", str(signing_key), "--workdir", str(tmp_path / "work"), "--drill", "2",
+        "--signing-key", str(signing_key), "--workdir", str(tmp_path / "work"), "--drill", "6",
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
