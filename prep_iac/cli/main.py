@@ -9,6 +9,7 @@ from rich.console import Console
 
 from prep_iac import __version__
 from prep_iac.cli.config import config
+from prep_iac.cli.drill import drill
 from prep_iac.cli.elections import elections
 from prep_iac.cli.orchestrate import disable, events, iec_list, status
 from prep_iac.cli.run import reinstate, run
@@ -35,6 +36,7 @@ cli.add_command(disable)
 cli.add_command(iec_list)
 cli.add_command(run)
 cli.add_command(reinstate)
+cli.add_command(drill)
 
 
 def main() -> None:

@@ -68,6 +68,11 @@ signing_key_option = click.option(
     envvar="PREP_IAC_SIGNING_KEY",
     help="The IEC's cut-signing key (default: signing_key of --config).",
 )
+source_option = click.option(
+    "--source-address",
+    envvar="PREP_IAC_SOURCE_ADDRESS",
+    help="Connect from this local address (the one the difusores admit the IEC from).",
+)
 workdir_option = click.option(
     "--workdir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -81,7 +86,7 @@ def orchestrator_options(command: Callable[..., None]) -> Callable[..., None]:
     """The inputs ``run`` and ``reinstate`` share: registry, cuts, state, settings and keys."""
     for option in reversed(
         (registry_option, cuts_option, db_option, config_option, ssh_key_option,
-         signing_key_option, workdir_option)
+         signing_key_option, source_option, workdir_option)
     ):  # fmt: skip
         command = option(command)
     return command
@@ -139,14 +144,17 @@ def _summary(report: PeriodPushes, election: Election) -> str:
 @click.option("--connect-timeout", type=click.FloatRange(min=1), default=10.0, show_default=True)
 def run(
     election_id: str | None, registry_path: Path, cuts_dir: Path, db_path: Path,
-    config_path: Path | None, ssh_key: Path, signing_key: Path | None, workdir: Path,
-    drill_seconds: float | None, concurrency: int, stop_grace: float, connect_timeout: float,
+    config_path: Path | None, ssh_key: Path, signing_key: Path | None,
+    source_address: str | None, workdir: Path, drill_seconds: float | None, concurrency: int,
+    stop_grace: float, connect_timeout: float,
 ) -> None:  # fmt: skip
     """Push the newest cut to every active difusor each update period; apply clause III."""
     registry, election, settings, key = _setup(registry_path, election_id, config_path, signing_key)
     drill = Drill.compress(election, utc_now(), drill_seconds) if drill_seconds else None
     clock = PeriodClock(election, drill=drill)
-    credentials = Credentials(ssh_key, connect_timeout=connect_timeout)
+    credentials = Credentials(
+        ssh_key, connect_timeout=connect_timeout, source_address=source_address
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -189,7 +197,8 @@ def run(
 )
 def reinstate(
     difusor: str, registry_path: Path, cuts_dir: Path, db_path: Path, config_path: Path | None,
-    ssh_key: Path, signing_key: Path | None, workdir: Path, operator: str,
+    ssh_key: Path, signing_key: Path | None, source_address: str | None, workdir: Path,
+    operator: str,
 ) -> None:  # fmt: skip
     """Push the newest cut to disabled DIFUSOR; re-enable it and its link if every node confirms."""
     registry, election, settings, key = _setup(registry_path, None, config_path, signing_key)
@@ -203,7 +212,7 @@ def reinstate(
     if found is None:
         raise click.ClickException(f"no complete cut in {cuts_dir}")
     cut, prepared = found
-    credentials = Credentials(ssh_key)
+    credentials = Credentials(ssh_key, source_address=source_address)
     with Store(db_path) as store:
         store_state = store.state(difusor) if difusor in _known(store) else None
         if store_state is None or store_state.status is not DifusorStatus.DISABLED:

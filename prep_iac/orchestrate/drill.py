@@ -1,0 +1,669 @@
+"""The drill: a compressed election night on real hosts, with faults, checked end to end.
+
+``run_drill`` brings up a testbed (one host per node), provisions every host
+with the real difusor deploy (in parallel), generates a synthetic night, and
+runs the real orchestrator loop (``runner.Runner``) on a drill clock while the
+scenario's faults are injected at the periods it names: links down, a slow
+link, sshd stopped, a changed host key, a cut altered after the IEC signed it.
+The PREP's side is played by dropping each period's cut into SOURCE as the
+period opens (the directory, then its ``.complete`` marker).
+
+At the end it checks, from outside, what clause III promises: exactly the
+expected difusor disabled at exactly its 3rd failed period and nobody else;
+short outages recovered; the changed host key refused as such; the altered cut
+refused by the hosts with the previous cut still served; the disabled difusor
+serving the Spanish notice; its link off the IEC's list; every other node
+serving the last cut (``X-PREP-Corte``). The testbed is always torn down.
+
+Before the window the hosts are seeded with the night's first cut (the app
+shell is identical between cuts; simulacros leave it on every host), so each
+drill period moves only what changed, as on the real night.
+
+**Example:** ``prep-iac drill`` (root), or ``run_drill(default_scenario(), workdir)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+import prep_iac
+from prep_iac.cuts import generate_night
+from prep_iac.deploy.testing import Deployed, difusor_on, make_key
+from prep_iac.hostside.activate import sha256_file
+from prep_iac.models.difusor import Difusor, DifusorStatus, Node, Registry, TechnicalContact
+from prep_iac.models.election import Election
+from prep_iac.models.loading import load_model
+from prep_iac.orchestrate import outbox
+from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
+from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
+from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
+from prep_iac.orchestrate.store import Store
+from prep_iac.presets import load_election
+from prep_iac.publish.manifest import FileEntry
+from prep_iac.publish.prepare import PreparedCut, prepare_cut
+from prep_iac.publish.push import Credentials, DifusorResult, push_many
+from prep_iac.publish.signing import generate_signing_key
+from prep_iac.testbed import Testbed
+from prep_iac.testbed.host import HOST_KEY
+from prep_iac.testbed.state import HostState
+
+SCENARIO = "templates/drill.yaml"
+FaultKind = Literal["link-down", "shape", "stop-sshd", "host-key", "tamper"]
+SEED_BUDGET_S = 120.0
+
+
+class DrillDifusor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    legal_name: str
+    hosts: list[int] = Field(min_length=1, description="Testbed host numbers, one per node.")
+
+
+class Fault(BaseModel):
+    """One fault: from period ``start`` for ``periods`` periods, on a difusor (or one node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: FaultKind
+    difusor: str
+    node: int | None = Field(default=None, description="Node index; None: every node.")
+    start: int = Field(ge=0)
+    periods: int = Field(default=1, ge=1)
+    rate_mbit: float | None = Field(default=None, gt=0, description="For 'shape'.")
+
+    def active(self, index: int) -> bool:
+        return self.start <= index < self.start + self.periods
+
+
+class Scenario(BaseModel):
+    """A drill: difusores on testbed hosts, a compressed night and faults by period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    election: str = "coahuila-2018"
+    period_seconds: float = Field(gt=1)
+    periods: int = Field(ge=4)
+    transfer_budget_seconds: int = Field(gt=0, description="Election seconds (drill-scaled).")
+    difusores: list[DrillDifusor] = Field(min_length=1)
+    faults: list[Fault] = Field(default_factory=list)
+    expect_disabled: dict[str, int] = Field(
+        default_factory=dict, description="Difusor -> the period at which it must be disabled."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Scenario:
+        ids = {d.id for d in self.difusores}
+        hosts = [h for d in self.difusores for h in d.hosts]
+        if len(set(hosts)) != len(hosts) or sorted(hosts) != list(range(1, len(hosts) + 1)):
+            raise ValueError(f"hosts must be 1..N, each once; got {hosts}")
+        for fault in [*self.faults]:
+            if fault.difusor not in ids:
+                raise ValueError(f"fault on unknown difusor {fault.difusor!r}")
+        unknown = set(self.expect_disabled) - ids
+        if unknown:
+            raise ValueError(f"expect_disabled names unknown difusores {sorted(unknown)}")
+        return self
+
+    @property
+    def host_count(self) -> int:
+        return sum(len(d.hosts) for d in self.difusores)
+
+
+def default_scenario() -> Scenario:
+    path = Path(str(files("prep_iac.orchestrate").joinpath(SCENARIO)))
+    return load_model(Scenario, path)
+
+
+def project_root() -> Path:
+    """The checkout holding ``deploys/difusor.py`` and ``group_data/`` (the deploy runs there)."""
+    root = Path(prep_iac.__file__).resolve().parents[1]
+    if not (root / "deploys" / "difusor.py").is_file():
+        raise RuntimeError(f"the drill deploys from a prep-iac checkout; none at {root}")
+    return root
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class DrillResult:
+    """What the drill saw: verdicts per period, checks, timings; ``ok`` if every check passed."""
+
+    scenario: Scenario
+    periods: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: dict[str, list[str]] = field(default_factory=dict)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    served: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checks": [c.as_dict() for c in self.checks],
+            "periods": self.periods,
+            "verdicts": self.verdicts,
+            "states": self.states,
+            "served": self.served,
+            "timings": self.timings,
+            "faults": [f.model_dump() for f in self.scenario.faults],
+        }
+
+
+# -- the night's pieces ------------------------------------------------------------------
+
+
+@dataclass
+class Nodes:
+    """Each difusor's hosts (and their deployed handles), by node index."""
+
+    hosts: dict[str, list[HostState]]
+    deployed: dict[str, Deployed]
+
+    def of(self, fault: Fault) -> list[HostState]:
+        hosts = self.hosts[fault.difusor]
+        return hosts if fault.node is None else [hosts[fault.node]]
+
+
+class Faults:
+    """Applies and undoes the scenario's faults as periods open (``on_period_start``)."""
+
+    def __init__(self, bed: Testbed, scenario: Scenario, nodes: Nodes, work: Path) -> None:
+        self.bed, self.scenario, self.nodes, self.work = bed, scenario, nodes, work
+        self.log: list[str] = []
+
+    def __call__(self, period: Period) -> None:
+        for fault in self.scenario.faults:
+            if fault.kind == "tamper":
+                continue  # applied to the push itself (``Tamper``)
+            for host in self.nodes.of(fault):
+                if period.index == fault.start:
+                    self._apply(fault, host, undo=False)
+                elif period.index == fault.start + fault.periods:
+                    self._apply(fault, host, undo=True)
+
+    def _apply(self, fault: Fault, host: HostState, undo: bool) -> None:
+        name = host.name
+        if fault.kind == "link-down":
+            (self.bed.link_up if undo else self.bed.link_down)(name)
+        elif fault.kind == "shape":
+            if undo:
+                self.bed.unshape(name)
+            else:
+                self.bed.shape(name, fault.rate_mbit)
+        elif fault.kind == "stop-sshd":
+            (self.bed.start_service if undo else self.bed.stop_service)(name, "ssh")
+        elif fault.kind == "host-key":
+            self._swap_host_key(host, undo)
+        self.log.append(f"{'undo' if undo else 'apply'} {fault.kind} on {name}")
+
+    def _swap_host_key(self, host: HostState, undo: bool) -> None:
+        """Give the host a new ed25519 key (undo: put the original back) and restart sshd."""
+        key = self.bed.paths(host).root / HOST_KEY
+        saved = self.work / "host-keys" / host.name
+        if undo:
+            for suffix in ("", ".pub"):
+                shutil.copy2(saved / f"key{suffix}", key.with_name(key.name + suffix))
+        else:
+            saved.mkdir(parents=True, exist_ok=True)
+            for suffix in ("", ".pub"):
+                shutil.copy2(key.with_name(key.name + suffix), saved / f"key{suffix}")
+                key.with_name(key.name + suffix).unlink()
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
+            )
+        self.bed.exec(host.name, "systemctl", "restart", "ssh")
+
+
+class Tamper:
+    """``push_many`` that sends the tampered difusores a cut altered after it was signed.
+
+    The attacker changes ``corte.json`` (it changes in every cut, so it is
+    always sent) and makes the manifest agree with it (its size and SHA-256),
+    but cannot sign that manifest: the hosts must refuse it for its signature.
+    The copy shares every other file with the real cut (hard links).
+    """
+
+    def __init__(self, scenario: Scenario, work: Path) -> None:
+        self.faults = [f for f in scenario.faults if f.kind == "tamper"]
+        self.work = work
+        self.period = -1
+
+    def track(self, period: Period) -> None:
+        self.period = period.index
+
+    def victims(self) -> set[str]:
+        return {f.difusor for f in self.faults if f.active(self.period)}
+
+    def altered(self, cut: PreparedCut) -> PreparedCut:
+        target = self.work / "tampered" / cut.manifest.cut_id
+        page = target / "corte.json"
+        if not target.exists():
+            shutil.copytree(cut.directory, target, copy_function=os.link)
+            data = page.read_bytes()
+            page.unlink()  # a new inode: the real cut is left intact
+            page.write_bytes(data.replace(b'"corte"', b'"corte_alterado"', 1))
+        entry = FileEntry(path="corte.json", size=page.stat().st_size, sha256=sha256_file(page))
+        manifest = cut.manifest.model_copy(
+            update={"files": [entry if f.path == entry.path else f for f in cut.manifest.files]}
+        )
+        return PreparedCut(target, manifest, manifest.to_bytes(), cut.signature)
+
+    def __call__(
+        self, cut: PreparedCut, difusores: list[Difusor], credentials: Credentials,
+        budget_s: float, concurrency: int = 8,
+        on_result: Callable[[DifusorResult], None] | None = None,
+    ) -> list[DifusorResult]:  # fmt: skip
+        victims = self.victims()
+        hit = [d for d in difusores if d.id in victims]
+        rest = [d for d in difusores if d.id not in victims]
+        if not hit:
+            return push_many(cut, rest, credentials, budget_s, concurrency, on_result)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            bad = pool.submit(
+                push_many, self.altered(cut), hit, credentials, budget_s, concurrency, on_result
+            )
+            good = pool.submit(push_many, cut, rest, credentials, budget_s, concurrency, on_result)
+            return [*good.result(), *bad.result()]
+
+
+# -- running it ------------------------------------------------------------------------
+
+
+def build_registry(scenario: Scenario, bed: Testbed, election: str) -> Registry:
+    """The scenario's difusores, each node a testbed host with its key pinned."""
+    keys = {d.id: d.nodes[0] for d in bed.registry(election).difusores}
+    difusores = []
+    for entry in scenario.difusores:
+        nodes = [keys[f"difusor-{h}"] for h in entry.hosts]
+        difusores.append(
+            Difusor(
+                id=entry.id,
+                legal_name=entry.legal_name,
+                portal_url=f"http://{nodes[0].host}/",
+                logo=f"logos/{entry.id}.svg",
+                contact=TechnicalContact(
+                    name="Guardia del simulacro",
+                    role="Operación",
+                    phone="+52 844 000 0000",
+                    email=f"{entry.id}@simulacro.example.org",
+                    hours="24 h",
+                ),
+                nodes=[Node(host=n.host, port=n.port, host_key=n.host_key) for n in nodes],
+            )
+        )
+    return Registry(election=election, difusores=difusores)
+
+
+def deploy_all(
+    bed: Testbed, stack: ExitStack, work: Path, iec_key: Path, signing_key: Path
+) -> dict[str, Deployed]:
+    """Every host of ``bed`` provisioned with the real difusor deploy, in parallel, trusting
+    ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``."""
+    project = project_root()
+    deployed: dict[str, Deployed] = {}
+    for host in bed.hosts:
+        place = work / "deploy" / host.name
+        place.mkdir(parents=True)
+        target = stack.enter_context(difusor_on(bed, host, place, project))
+        target.write_inventory(
+            iec_key=iec_key,
+            # The orchestrator connects from the machine's end of each link.
+            iec_sources=[f"{host.gateway}/32"],
+            iec_signing_keys=[signing_key.with_suffix(".pub").read_text().strip()],
+            difusor_name=f"Difusor del simulacro {host.index}",
+        )
+        deployed[host.name] = target
+    with ThreadPoolExecutor(max_workers=len(deployed)) as pool:
+        for future in [pool.submit(d.deploy) for d in deployed.values()]:
+            future.result()
+    return deployed
+
+
+def served(target: Deployed) -> tuple[int, str, bytes]:
+    """What a visitor gets: status, the ``X-PREP-Corte`` header of /corte.json, the home page."""
+    status, headers, _ = target.http("/corte.json")
+    _, _, page = target.http("/")
+    return status, headers.get("x-prep-corte", ""), page
+
+
+class Recorder:
+    """``on_period_end``: the timeline and the served cuts the checks need mid-run."""
+
+    def __init__(self, result: DrillResult, nodes: Nodes, scenario: Scenario) -> None:
+        self.result, self.nodes, self.scenario = result, nodes, scenario
+        self.served_at: dict[int, dict[str, str]] = {}
+        self.tamper_periods = {
+            i
+            for f in scenario.faults
+            if f.kind == "tamper"
+            for i in range(f.start, f.start + f.periods)
+        }
+
+    def __call__(self, report: PeriodPushes) -> None:
+        entry: dict[str, Any] = {
+            "index": report.period.index,
+            "start": report.period.start.isoformat(),
+            "cut_id": report.cut_id,
+            "pushes": {
+                r.difusor: {
+                    "ok": r.ok,
+                    "nodes": [
+                        {
+                            "node": n.node,
+                            "outcome": n.outcome,
+                            "error_class": n.error_class,
+                            "bytes": n.bytes_sent,
+                            "seconds": n.duration_s,
+                        }
+                        for n in r.nodes
+                    ],
+                }
+                for r in report.results
+            },
+        }
+        if report.period.index in self.tamper_periods:
+            # Right after the altered cut was refused: what do visitors get?
+            entry["served"] = {
+                host.name: served(self.nodes.deployed[host.name])[1]
+                for fault in self.scenario.faults
+                if fault.kind == "tamper"
+                for host in self.nodes.of(fault)
+            }
+        self.result.periods.append(entry)
+
+
+def run_drill(
+    scenario: Scenario, work: Path, name: str = "drill", stop: threading.Event | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> DrillResult:  # fmt: skip
+    """Run the whole drill in ``work`` (created); the testbed ``name`` is always torn down."""
+    stop = stop or threading.Event()
+    result = DrillResult(scenario)
+    began = time.monotonic()
+    election = load_election(scenario.election).model_copy(
+        update={"transfer_budget_seconds": scenario.transfer_budget_seconds}
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    night: list[Path] = []
+    generating = threading.Thread(
+        target=lambda: night.extend(
+            Path(i.path) for i in generate_night(election, work / "night", cuts=scenario.periods)
+        ),
+        daemon=True,
+    )
+    generating.start()
+    progress(f"testbed '{name}': {scenario.host_count} hosts")
+    bed = Testbed.up(name, hosts=scenario.host_count)
+    try:
+        with ExitStack() as stack:
+            result.timings["testbed_up_s"] = round(time.monotonic() - began, 1)
+            iec_key = make_key(work / "iec_ed25519")
+            signing_key = generate_signing_key(work / "iec_signing")
+            progress("deploying every host (in parallel)")
+            mark = time.monotonic()
+            deployed = deploy_all(bed, stack, work, iec_key, signing_key)
+            result.timings["deploy_s"] = round(time.monotonic() - mark, 1)
+            generating.join()
+            registry = build_registry(scenario, bed, election.id)
+            nodes = Nodes(
+                {d.id: [bed.host(f"difusor-{h}") for h in d.hosts] for d in scenario.difusores},
+                deployed,
+            )
+            credentials = Credentials(iec_key, connect_timeout=3)
+            progress(f"seeding the first cut to {len(bed.hosts)} hosts")
+            mark = time.monotonic()
+            first = prepare_cut(night[0], election, signing_key, work / "prepared")
+            seeded = push_many(first, registry.difusores, credentials, SEED_BUDGET_S)
+            result.timings["seed_s"] = round(time.monotonic() - mark, 1)
+            if not all(r.ok for r in seeded):
+                raise RuntimeError(f"seeding failed: {[r for r in seeded if not r.ok]}")
+            _night(scenario, election, registry, nodes, bed, work, signing_key, credentials,
+                   night, result, stop, progress)  # fmt: skip
+    finally:
+        progress(f"tearing down testbed '{name}'")
+        bed.down()
+        result.timings["total_s"] = round(time.monotonic() - began, 1)
+    return result
+
+
+def _night(
+    scenario: Scenario, election: Election, registry: Registry, nodes: Nodes, bed: Testbed,
+    work: Path, signing_key: Path, credentials: Credentials, night: list[Path],
+    result: DrillResult, stop: threading.Event, progress: Callable[[str], None],
+) -> None:  # fmt: skip
+    source = work / "source"
+    source.mkdir()
+    listing = work / "iec-list"
+    settings = OrchestratorSettings(
+        iec_list=IecListSettings(directory=listing), instructions_dir=work / "instructions"
+    )
+    drill = Drill.compress(election, utc_now() + timedelta(seconds=1), scenario.period_seconds)
+    clock = PeriodClock(election, drill=drill)
+    faults = Faults(bed, scenario, nodes, work)
+    tamper = Tamper(scenario, work)
+    recorder = Recorder(result, nodes, scenario)
+
+    def drop_cut(period: Period) -> None:  # the PREP's side: the period's cut, then its marker
+        cut = night[period.index]
+        cut.rename(source / cut.name)
+        (source / f"{cut.name}{MARKER}").touch()
+
+    def done(report: PeriodPushes) -> None:
+        recorder(report)
+        failed = sorted(r.difusor for r in report.results if not r.ok)
+        progress(f"period {report.period.index:2d} cut {report.cut_id}: failed {failed or '-'}")
+        if report.period.index >= scenario.periods - 1:
+            stop.set()
+
+    with Store(work / "orchestrator.sqlite3") as store:
+        runner = Runner(
+            store, registry, election, CutSource(source, election), signing_key,
+            work / "prepared", credentials, clock,
+            handlers=default_handlers(settings, store, registry, work, election, credentials,
+                                      clock.now, signing_key),
+            poll_s=0.2, grace_s=scenario.period_seconds,
+            on_period_start=[faults, tamper.track, drop_cut], on_period_end=[done],
+            pusher=tamper,
+        )  # fmt: skip
+        mark = time.monotonic()
+        runner.run(stop)
+        result.timings["night_s"] = round(time.monotonic() - mark, 1)
+        # Undo what is still broken, so every host can be checked from outside.
+        for fault in scenario.faults:
+            if fault.start + fault.periods >= scenario.periods and fault.kind != "tamper":
+                for host in nodes.of(fault):
+                    faults._apply(fault, host, undo=True)
+        # A suspension still waiting for a link goes now, as the running loop would.
+        if outbox.perform_pending(store, runner.handlers, clock.now):
+            time.sleep(2)  # the host's path unit applies it
+        _collect(store, registry, nodes, result)
+        result.checks = _checks(scenario, election, store, registry, nodes, listing, result)
+
+
+NOTICE_TEXT = "Publicación de resultados preliminares suspendida".encode()
+
+
+def _collect(store: Store, registry: Registry, nodes: Nodes, result: DrillResult) -> None:
+    for difusor in registry.difusores:
+        row = ["" for _ in result.periods]
+        for verdict in store.verdicts(difusor.id):
+            index = _index_of(result, verdict.period)
+            if index is not None:
+                row[index] = verdict.verdict
+        result.verdicts[difusor.id] = row
+    for state in store.states():
+        result.states[state.difusor] = {
+            "status": state.status.value,
+            "strikes": state.strikes,
+            "last_cut_id": state.last_cut_id,
+            "last_error_class": state.last_error_class,
+            "reason": state.reason,
+        }
+    for name, target in nodes.deployed.items():
+        status, corte, page = served(target)
+        result.served[name] = {
+            "http": str(status),
+            "corte": corte,
+            "notice": "yes" if NOTICE_TEXT in page else "no",
+        }
+
+
+def _index_of(result: DrillResult, when: datetime) -> int | None:
+    """The drill period that starts at ``when`` (any zone)."""
+    for entry in result.periods:
+        if datetime.fromisoformat(entry["start"]) == when:
+            return int(entry["index"])
+    return None
+
+
+def _checks(
+    scenario: Scenario, election: Election, store: Store, registry: Registry, nodes: Nodes,
+    listing: Path, result: DrillResult,
+) -> list[Check]:  # fmt: skip
+    checks: list[Check] = []
+    verdicts = result.verdicts
+    last_cut = result.periods[-1]["cut_id"] if result.periods else None
+    checks.append(
+        Check(
+            "every period ran",
+            len(result.periods) == scenario.periods,
+            f"{len(result.periods)} of {scenario.periods} periods closed",
+        )
+    )
+    disabled = {
+        e.difusor: e for e in store.events(kinds=("disabled", "manual-disable")) if e.difusor
+    }
+    for difusor, period in scenario.expect_disabled.items():
+        event = disabled.get(difusor)
+        at = _index_of(result, event.period) if event and event.period else None
+        row = verdicts.get(difusor, [])
+        failed_before = [i for i, v in enumerate(row[: (at or 0) + 1]) if v == "failed"]
+        third = len(failed_before) == election.strike_limit and failed_before[-1] == at
+        checks.append(
+            Check(
+                f"{difusor} disabled at period {period}",
+                at == period and third,
+                f"disabled at period {at}; failed periods up to it: {failed_before}",
+            )
+        )
+        target = nodes.hosts[difusor]
+        notice = [result.served[h.name]["notice"] == "yes" for h in target]
+        checks.append(
+            Check(
+                f"{difusor} serves the notice",
+                all(notice),
+                ", ".join(f"{h.name}: notice {result.served[h.name]['notice']}" for h in target),
+            )
+        )
+    others = sorted(set(disabled) - set(scenario.expect_disabled))
+    checks.append(Check("nobody else disabled", not others, f"also disabled: {others or 'none'}"))
+    checks.append(_list_check(listing, scenario))
+    for fault in scenario.faults:
+        if fault.difusor in scenario.expect_disabled:
+            continue
+        checks.append(_fault_check(fault, result, store, registry, election))
+    for entry in registry.difusores:
+        if entry.id in scenario.expect_disabled:
+            continue
+        got = {
+            n.host: result.served[_host_name(nodes, entry.id, n.host)]["corte"] for n in entry.nodes
+        }
+        state = result.states.get(entry.id, {})
+        checks.append(
+            Check(
+                f"{entry.id} up to date",
+                state.get("status") == "active" and set(got.values()) == {last_cut},
+                f"{state.get('status')}, strikes {state.get('strikes')}, serving {got}"
+                f" (last cut {last_cut})",
+            )
+        )
+    return checks
+
+
+def _host_name(nodes: Nodes, difusor: str, address: str) -> str:
+    return next(h.name for h in nodes.hosts[difusor] if str(h.address) == address)
+
+
+def _list_check(listing: Path, scenario: Scenario) -> Check:
+    try:
+        data = json.loads((listing / "difusores.json").read_text())
+    except (OSError, ValueError) as exc:
+        return Check("IEC list", False, f"no list rendered: {exc}")
+    entries = {e["id"]: e for e in data["difusores"]}
+    wrong = [
+        d for d, e in entries.items()
+        if (d in scenario.expect_disabled) != (e["state"] == DifusorStatus.DISABLED.value
+                                               and e["portal_url"] is None)
+    ]  # fmt: skip
+    return Check(
+        "IEC list: only the disabled difusor's link is off", not wrong and bool(entries),
+        ", ".join(f"{d}: {e['state']}" for d, e in entries.items()),
+    )  # fmt: skip
+
+
+def _fault_check(
+    fault: Fault, result: DrillResult, store: Store, registry: Registry, election: Election
+) -> Check:
+    row = result.verdicts.get(fault.difusor, [])
+    window = [i for i in range(fault.start, fault.start + fault.periods) if i < len(row)]
+    after = fault.start + fault.periods
+    during = [row[i] for i in window]
+    name = f"{fault.kind} on {fault.difusor} (periods {window[0]}-{window[-1]})"
+    errors: set[str] = set()
+    for i in window:
+        start = datetime_of(result, i)
+        errors |= {a.error_class for a in store.attempts(fault.difusor, start) if not a.confirmed}
+    if fault.kind == "shape":
+        seconds = [
+            n["seconds"]
+            for i in window
+            for n in result.periods[i]["pushes"].get(fault.difusor, {}).get("nodes", [])
+        ]
+        ok = set(during) == {"success"}
+        return Check(name + ": slow but within the budget", ok,
+                     f"verdicts {during}; node push seconds {seconds}")  # fmt: skip
+    recovered = after >= len(row) or row[after] == "success"
+    ok = set(during) == {"failed"} and recovered
+    then = row[after] if after < len(row) else "end"
+    detail = f"verdicts {during}, then {then}; errors {sorted(errors)}"
+    if fault.kind == "host-key":
+        ok = ok and errors == {"host-key-changed"}
+    if fault.kind == "tamper":
+        ok = ok and bool(errors) and all(e.startswith("rejected:") for e in errors)
+        previous = result.periods[window[0] - 1]["cut_id"] if window[0] else None
+        served_then = result.periods[window[0]].get("served", {})
+        ok = ok and bool(served_then) and set(served_then.values()) == {previous}
+        detail += f"; served right after: {served_then} (previous cut {previous})"
+    return Check(name, ok, detail)
+
+
+def datetime_of(result: DrillResult, index: int) -> datetime:
+    return datetime.fromisoformat(result.periods[index]["start"])

@@ -1,0 +1,85 @@
+"""The drill end to end (the CI end-to-end test): real hosts, the real deploy, the real
+orchestrator loop on a drill clock, faults by period; its JSON verdicts asserted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prep_iac.orchestrate.drill import default_scenario, run_drill
+from prep_iac.testbed.pytest_plugin import require_testbed_machine
+
+pytestmark = [pytest.mark.testbed, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    require_testbed_machine()
+    work = tmp_path_factory.mktemp("drill")
+    return run_drill(default_scenario(), Path(work), name=f"drill{os.getpid()}").as_dict()
+
+
+def check(drill: dict[str, Any], name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [c for c in drill["checks"] if c["name"].startswith(name)]
+    assert found, f"no check {name!r} in {[c['name'] for c in drill['checks']]}"
+    return found[0]
+
+
+def test_every_check_of_the_drill_passes(drill: dict[str, Any]) -> None:
+    failed = [c for c in drill["checks"] if not c["ok"]]
+    assert not failed, failed
+    assert drill["ok"]
+
+
+def test_only_the_long_outage_is_disabled_at_its_third_failed_period(
+    drill: dict[str, Any],
+) -> None:
+    assert check(drill, "vanguardia disabled at period 6")["ok"]
+    assert check(drill, "nobody else disabled")["ok"]
+    row = drill["verdicts"]["vanguardia"]
+    assert row[4:7] == ["failed"] * 3
+    assert set(row[7:]) == {"disabled"}
+    assert {d: s["status"] for d, s in drill["states"].items()} == {
+        "uadec": "active", "vanguardia": "disabled", "milenio": "active", "zocalo": "active",
+    }  # fmt: skip
+
+
+def test_short_outages_recover_and_reset_the_strikes(drill: dict[str, Any]) -> None:
+    assert drill["verdicts"]["uadec"][2:4] == ["failed", "success"]
+    assert drill["verdicts"]["milenio"][7:10] == ["failed", "failed", "success"]
+    assert all(s["strikes"] == 0 for d, s in drill["states"].items() if d != "vanguardia")
+
+
+def test_changed_host_key_is_refused_as_such(drill: dict[str, Any]) -> None:
+    result = check(drill, "host-key on zocalo")
+    assert result["ok"], result
+    assert "host-key-changed" in result["detail"]
+
+
+def test_tampered_cut_is_refused_and_the_previous_cut_stays_served(
+    drill: dict[str, Any],
+) -> None:
+    result = check(drill, "tamper on milenio")
+    assert result["ok"], result
+    tampered = drill["periods"][11]
+    assert set(tampered["served"].values()) == {drill["periods"][10]["cut_id"]}
+
+
+def test_disabled_difusor_shows_the_notice_and_its_link_is_off_the_list(
+    drill: dict[str, Any],
+) -> None:
+    assert check(drill, "vanguardia serves the notice")["ok"]
+    assert check(drill, "IEC list")["ok"]
+
+
+def test_everyone_else_serves_the_last_cut(drill: dict[str, Any]) -> None:
+    last = drill["periods"][-1]["cut_id"]
+    for host in ("difusor-1", "difusor-3", "difusor-4", "difusor-5"):
+        assert drill["served"][host]["corte"] == last, drill["served"]
+
+
+def test_slow_link_within_budget_succeeds(drill: dict[str, Any]) -> None:
+    assert check(drill, "shape on milenio")["ok"]
