@@ -12,6 +12,7 @@ from prep_iac.cli.config import config
 from prep_iac.cli.drill import drill
 from prep_iac.cli.elections import elections
 from prep_iac.cli.orchestrate import disable, events, iec_list, status
+from prep_iac.cli.publish import host_status, keys, push, sign
 from prep_iac.cli.run import reinstate, run
 from prep_iac.cli.synth import synth
 from prep_iac.cli.testbed import testbed
@@ -34,6 +35,10 @@ cli.add_command(status)
 cli.add_command(events)
 cli.add_command(disable)
 cli.add_command(iec_list)
+cli.add_command(keys)
+cli.add_command(sign)
+cli.add_command(push)
+cli.add_command(host_status)
 cli.add_command(run)
 cli.add_command(reinstate)
 cli.add_command(drill)
