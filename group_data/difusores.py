@@ -26,3 +26,16 @@ max_connections_per_source = 256
 
 # SSH from allowed sources (the IEC pushes once per 10-minute period).
 ssh_new_connections_per_minute = 30
+
+# Cut publication (prep_iac/deploy/publication.py). Only cuts signed by one of
+# the IEC's signing keys are activated; these are not its SSH keys, so a stolen
+# SSH key alone publishes nothing. Set them in the inventory; empty activates nothing.
+iec_signing_keys: list[str] = []
+# The election whose cuts this host accepts (a preset name or a YAML file).
+election = "coahuila-2018"
+# Releases kept on the host for a quick look back; the live one is never pruned.
+keep_releases = 5
+# The host shows the Spanish notice by itself when its live cut is older than
+# this; None means the election's strike limit × update period (3 × 10 min).
+# Drills with compressed time set e.g. 30.
+publication_max_age_seconds: int | None = None

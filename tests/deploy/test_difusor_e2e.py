@@ -100,13 +100,14 @@ def test_iec_uploads_into_incoming_inside_its_chroot(deployed: Deployed) -> None
         sftp.mkdir(f"{CUT}.part")
         with sftp.open(f"{CUT}.part/index.html", "w") as handle:
             handle.write(b"<p>corte</p>")
+        # Looked at before the rename: the host's activation takes a complete upload at once.
+        owner = deployed.root(f"stat -c %U /srv/prep/incoming/{CUT}.part/index.html").stdout.strip()
         sftp.rename(f"{CUT}.part", CUT)
         for forbidden in ("/x", "/releases/x", "/notice/index.html", "/status/x"):
             with pytest.raises(OSError):
                 sftp.open(forbidden, "w").close()
         with pytest.raises(OSError):
             sftp.stat("/etc/passwd")
-    owner = deployed.root(f"stat -c %U /srv/prep/incoming/{CUT}/index.html").stdout.strip()
     assert owner == "iec"
     deployed.root(f"rm -rf /srv/prep/incoming/{CUT}")
 
