@@ -10,18 +10,28 @@ firewall last, once sshd and nginx are in their final state.
 from pyinfra.context import host
 
 from prep_iac.deploy.baseline import baseline
+from prep_iac.deploy.events import event_hook
 from prep_iac.deploy.firewall import firewall
+from prep_iac.deploy.hardening import hardening
 from prep_iac.deploy.hardware import hardware_check
+from prep_iac.deploy.ids import ids
 from prep_iac.deploy.settings import settings_from_host
 from prep_iac.deploy.sftp import sftp_account
 from prep_iac.deploy.ssh import ssh_hardening
+from prep_iac.deploy.storage import storage
+from prep_iac.deploy.ups import ups
 from prep_iac.deploy.web import web
 
 settings = settings_from_host(host)
 
 hardware_check(settings=settings)
 baseline(settings=settings)
+event_hook(settings=settings)
+hardening(settings=settings)
+storage(settings=settings)
 sftp_account(settings=settings)
 ssh_hardening(settings=settings)
 web(settings=settings)
+ids(settings=settings)
+ups(settings=settings)
 firewall(settings=settings)

@@ -32,3 +32,19 @@ ha_peers: list[str] = []
 
 # Clause II.c minimums are enforced; only test hosts may set this.
 force_below_minimums = False
+
+# Clause II.e with ups_mode "standalone": the NUT driver and port of the UPS
+# (e.g. "usbhid-ups" and "auto"), upsmon's password (ups_password, set it in the
+# inventory) and what runs on LOWBATT/FSD.
+ups_name = "ups"
+ups_user = "upsmon"
+ups_shutdown_command = "/sbin/shutdown -h +0"
+
+# Every event line (IDS bans, power, storage) is also POSTed here when set.
+notify_webhook = None
+
+# Intrusion detection (prep_iac/deploy/ids.py): fail2ban bans last this long
+# in the firewall's blocklist; a source answered 429 this many times in a
+# minute is banned (a flood, not a NAT of visitors: those stay under the burst).
+ids_ban_seconds = 3600
+ids_flood_ban_after = 20

@@ -5,3 +5,12 @@ deploy goes on with a warning in its output instead of refusing them.
 """
 
 force_below_minimums = True
+
+# A simulated UPS (NUT's dummy-ups) on line; tests script it through battery
+# and low battery. The shutdown is logged, never run.
+ups_mode = "standalone"
+ups_driver = "dummy-ups"
+ups_port = "prep-test.seq"
+ups_password = "testbed-upsmon-pw"  # noqa: S105 (test hosts only)
+ups_dummy_sequence = ["ups.status: OL", "battery.charge: 100"]
+ups_shutdown_command = "logger -t prep-ups testbed: shutdown skipped"

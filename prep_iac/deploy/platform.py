@@ -22,6 +22,14 @@ class Paths:
     nginx_logrotate: str
     unattended_conf_dir: str
     chrony_sources_dir: str
+    # nginx.conf includes these globs (main and http context) for optional parts.
+    nginx_modules_dir: str = "/etc/nginx/prep-modules.d"
+    nginx_http_dir: str = "/etc/nginx/prep-http.d"
+    nginx_error_log: str = "/var/log/nginx/error.log"
+    modsecurity_unicode_mapping: str = "/etc/nginx/unicode.mapping"
+    crs_rules: str = "/usr/share/modsecurity-crs/rules"
+    nut_dir: str = "/etc/nut"
+    nut_drivers: str = "/lib/nut"
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class Platform:
     packages: dict[str, str]
     services: dict[str, str]
     paths: Paths
+    # Where packages newer than the release come from (Suricata 7 on Debian 12).
+    backports: str = ""
 
     def package(self, role: str) -> str:
         return self.packages[role]
@@ -53,6 +63,17 @@ DEBIAN = Platform(
         "logrotate": "logrotate",
         "python": "python3",
         "ca": "ca-certificates",
+        "modsecurity": "libnginx-mod-http-modsecurity",
+        "crs": "modsecurity-crs",
+        "fail2ban": "fail2ban",
+        "fail2ban_journal": "python3-systemd",
+        "suricata": "suricata",
+        "ethtool": "ethtool",
+        "nut_server": "nut-server",
+        "nut_client": "nut-client",
+        "mdadm": "mdadm",
+        "smartd": "smartmontools",
+        "btrfs": "btrfs-progs",
     },
     services={
         "ssh": "ssh",
@@ -61,6 +82,13 @@ DEBIAN = Platform(
         "chrony": "chrony",
         "journald": "systemd-journald",
         "unattended": "unattended-upgrades",
+        "fail2ban": "fail2ban",
+        "suricata": "suricata",
+        "nut_server": "nut-server",
+        "nut_monitor": "nut-monitor",
+        "nut_driver": "nut-driver.target",
+        "smartd": "smartmontools",
+        "mdmonitor": "mdmonitor",
     },
     paths=Paths(
         nologin="/usr/sbin/nologin",
@@ -70,6 +98,7 @@ DEBIAN = Platform(
         unattended_conf_dir="/etc/apt/apt.conf.d",
         chrony_sources_dir="/etc/chrony/sources.d",
     ),
+    backports="bookworm-backports",
 )
 
 SUPPORTED = {DEBIAN.name: DEBIAN}

@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    HttpUrl,
     ValidationError,
     model_validator,
 )
@@ -170,7 +171,34 @@ class DifusorSettings(BaseModel):
         description="How the host hears of power loss (clause II.e)."
     )
     ups_server: str | None = Field(default=None, description="NUT server for 'netclient'.")
+    ups_name: str = Field(default="ups", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    ups_driver: str | None = Field(
+        default=None, pattern=r"^[a-z0-9_-]+$", description="NUT driver for 'standalone'."
+    )
+    ups_port: str = Field(default="auto", description="The driver's port (dummy-ups: a file).")
+    ups_user: str = Field(default="upsmon", pattern=USER)
+    ups_password: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._~+-]{8,64}$", description="upsmon's NUT password."
+    )
+    ups_shutdown_command: str = Field(
+        default="/sbin/shutdown -h +0", min_length=1, description="Run on LOWBATT/FSD."
+    )
+    ups_dummy_sequence: list[str] = Field(
+        default_factory=list, description="dummy-ups lines written to ups_port (test hosts)."
+    )
     notify_emails: list[EmailStr] = Field()
+    notify_webhook: HttpUrl | None = Field(
+        default=None, description="Receives every event line as a JSON POST."
+    )
+    ids_ban_seconds: int = Field(
+        default=3600, ge=60, description="fail2ban bans, as timeouts in the nftables blocklist."
+    )
+    ids_flood_ban_after: int = Field(
+        default=20, ge=1, description="429 answers in a minute before a source is banned."
+    )
+    ids_interface: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,15}$", description="Suricata's (default route)."
+    )
     ha_peers: list[IPv4Address | IPv6Address] = Field(
         description="Other nodes of this difusor (clause II.a)."
     )
@@ -186,6 +214,10 @@ class DifusorSettings(BaseModel):
             problems.append(((missing,), None, "set together with the other TLS path"))
         if self.ups_mode == "netclient" and not self.ups_server:
             problems.append((("ups_server",), None, "the NUT server when ups_mode is 'netclient'"))
+        if self.ups_mode == "standalone" and not self.ups_driver:
+            problems.append((("ups_driver",), None, "the NUT driver when ups_mode is 'standalone'"))
+        if self.ups_mode == "standalone" and not self.ups_password:
+            problems.append((("ups_password",), None, "upsmon's password with a standalone UPS"))
         if self.sftp_user == self.admin_user:
             expected = f"a user other than admin_user {self.admin_user!r}"
             problems.append((("sftp_user",), self.sftp_user, expected))

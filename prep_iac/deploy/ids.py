@@ -1,0 +1,223 @@
+"""Intrusion detection and containment for web attacks (clause II.d.ii).
+
+Three layers, each writing a log the memoria técnica reads:
+
+- **ModSecurity v3 with the OWASP CRS** in nginx, paranoia level 1, blocking
+  (403) SQL injection, path traversal and the like; JSON audit log in
+  ``/var/log/nginx/modsec_audit.log``. Responses are not inspected: published
+  HTML/JSON/CSV/zip never trip a rule.
+- **fail2ban** jails (sshd from the journal, nginx's 429s, CRS blocks, scanners
+  and exploit probes) ban into the firewall's ``blocklist4``/``blocklist6`` sets
+  with a timeout (``ids_ban_seconds``); fail2ban owns no table. Bans are event
+  lines (``prep_iac/deploy/events.py``); the IEC and admins are never banned.
+- **Suricata 7** (bookworm-backports on Debian 12) on the host's interface with
+  af-packet, EVE JSON in ``/var/log/suricata/eve.json``, capped memory, the
+  distribution's protocol-event rules and prep-iac's web rules (no rule feed:
+  a difusor may add ``suricata-update`` sources on its own).
+
+Each config is checked by its program (``nginx -t``, ``suricata -T``,
+``fail2ban-client -t``) before the service is reloaded.
+"""
+
+from __future__ import annotations
+
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from prep_iac.deploy.events import HOOK
+from prep_iac.deploy.facts.network import PrimaryInterface
+from prep_iac.deploy.firewall import TABLE
+from prep_iac.deploy.operations.files import validated_template
+from prep_iac.deploy.platform import platform_for
+from prep_iac.deploy.rendering import rendered
+from prep_iac.deploy.settings import DifusorSettings
+from prep_iac.deploy.ssh import SSH_PORT
+from prep_iac.deploy.web import ACCESS_LOG
+
+IDS_PACKAGES = ("modsecurity", "crs", "fail2ban", "fail2ban_journal", "ethtool")
+MODSECURITY_AUDIT_LOG = "/var/log/nginx/modsec_audit.log"
+FAIL2BAN_ACTION = "prep-nftables"
+SURICATA_RULES = ("prep-local.rules", "decoder-events.rules", "stream-events.rules",
+                  "http-events.rules", "app-layer-events.rules")  # fmt: skip
+SURICATA_MEMORY_MAX = "512M"
+
+
+@deploy("Intrusion detection (ModSecurity + CRS, fail2ban, Suricata)")
+def ids(settings: DifusorSettings) -> None:
+    """
+    Install and configure the web application firewall, the ban jails and the network IDS.
+
+    + settings: the validated difusor settings
+
+    Runs after ``web`` (nginx and its logs exist) and before ``firewall``.
+
+    **Example:**
+
+    .. code:: python
+
+        from pyinfra.context import host
+        from prep_iac.deploy.ids import ids
+        from prep_iac.deploy.settings import settings_from_host
+
+        ids(settings=settings_from_host(host))
+    """
+    platform = platform_for(host)
+    packages = [platform.package(role) for role in IDS_PACKAGES]
+    installed = host.get_fact(DebPackages)
+    suricata = platform.package("suricata")
+    if any(package not in installed for package in [*packages, suricata]):
+        apt.update(name="Refresh package lists to install the IDS")
+    apt.packages(name="Install ModSecurity, the CRS and fail2ban", packages=packages,
+                 no_recommends=True)  # fmt: skip
+    apt.packages(
+        name=f"Install Suricata ({platform.backports or 'main'})",
+        packages=[suricata],
+        no_recommends=True,
+        extra_install_args=f"-t {platform.backports}" if platform.backports else None,
+    )
+
+    _modsecurity()
+    _fail2ban(settings)
+    _suricata(settings)
+
+
+def _modsecurity() -> None:
+    platform = platform_for(host)
+    modules_dir, http_dir = platform.paths.nginx_modules_dir, platform.paths.nginx_http_dir
+    rules_file = "/etc/nginx/prep-modsecurity.conf"
+    changes = [
+        files.directory(name="nginx module includes", path=modules_dir, mode="755"),
+        files.directory(name="nginx http includes", path=http_dir, mode="755"),
+        files.put(
+            name="ModSecurity with the OWASP CRS, blocking, JSON audit log",
+            src=rendered(
+                "modsecurity.conf.j2",
+                unicode_mapping=platform.paths.modsecurity_unicode_mapping,
+                audit_log=MODSECURITY_AUDIT_LOG,
+                crs_rules=platform.paths.crs_rules,
+            ),
+            dest=rules_file,
+        ),
+        files.put(
+            name="nginx loads the ModSecurity module",
+            src=rendered("nginx-modsecurity-module.conf.j2"),
+            dest=f"{modules_dir}/modsecurity.conf",
+        ),
+        files.put(
+            name="nginx passes every request through ModSecurity",
+            src=rendered("nginx-modsecurity.conf.j2", rules_file=rules_file),
+            dest=f"{http_dir}/modsecurity.conf",
+        ),
+    ]
+    server.shell(
+        name="Check nginx with ModSecurity (nginx -t), then reload it",
+        commands=["nginx -t -q", f"systemctl reload {platform.service('nginx')}"],
+        _if=any_changed(*changes),
+    )
+
+
+def _fail2ban(settings: DifusorSettings) -> None:
+    platform = platform_for(host)
+    trusted = [str(network) for network in settings.ssh_sources]
+    changes = [
+        files.put(
+            name="fail2ban bans into the nftables blocklist",
+            src=rendered("fail2ban-action.conf.j2", table=TABLE, hook=HOOK),
+            dest=f"/etc/fail2ban/action.d/{FAIL2BAN_ACTION}.conf",
+        ),
+        files.put(
+            name="fail2ban filter: requests blocked by the CRS",
+            src=rendered("fail2ban-modsecurity.conf.j2"),
+            dest="/etc/fail2ban/filter.d/prep-modsecurity.conf",
+        ),
+        files.put(
+            name="fail2ban filter: scanners and exploit probes",
+            src=rendered("fail2ban-badbots.conf.j2"),
+            dest="/etc/fail2ban/filter.d/prep-badbots.conf",
+        ),
+        files.put(
+            name="fail2ban jails: sshd, nginx-limit-req, prep-modsecurity, prep-badbots",
+            src=rendered(
+                "fail2ban-jail.local.j2",
+                action=FAIL2BAN_ACTION,
+                ban_seconds=settings.ids_ban_seconds,
+                trusted=trusted,
+                error_log=platform.paths.nginx_error_log,
+                access_log=ACCESS_LOG,
+                flood_ban_after=settings.ids_flood_ban_after,
+            ),
+            dest="/etc/fail2ban/jail.local",
+        ),
+    ]
+    server.shell(
+        name="Check the fail2ban configuration (fail2ban-client -t)",
+        commands=["fail2ban-client -t >/dev/null"],
+        _if=any_changed(*changes),
+    )
+    systemd.service(
+        name="fail2ban running and enabled",
+        service=platform.service("fail2ban"),
+        running=True,
+        enabled=True,
+    )
+    systemd.service(
+        name="Restart fail2ban when its configuration changed",
+        service=platform.service("fail2ban"),
+        restarted=True,
+        _if=any_changed(*changes),
+    )
+
+
+def _suricata(settings: DifusorSettings) -> None:
+    platform = platform_for(host)
+    interface = host.get_fact(PrimaryInterface)
+    name = settings.ids_interface or (interface.name if interface else None)
+    if name is None:
+        logger.warning(f"WARNING {host.name}: no network interface found; Suricata not configured")
+        return
+    home = interface.addresses if interface and interface.name == name else []
+    config = "/etc/suricata/prep.yaml"
+    rules = files.put(
+        name="Suricata: prep-iac's web rules",
+        src=rendered("suricata-prep.rules.j2", ssh_port=SSH_PORT),
+        dest="/etc/suricata/rules/prep-local.rules",
+    )
+    yaml = validated_template(
+        name=f"Suricata on {name}, EVE JSON (checked with suricata -T)",
+        src="suricata.yaml.j2",
+        dest=config,
+        validate="suricata -T -c {path} >/dev/null",
+        interface=name,
+        home_net=home or ["0.0.0.0/0", "::/0"],
+        ssh_port=SSH_PORT,
+        log_dir="/var/log/suricata",
+        rules_dir="/etc/suricata/rules",
+        rule_files=SURICATA_RULES,
+    )
+    unit = files.put(
+        name="Suricata's unit runs prep-iac's config with capped memory",
+        src=rendered(
+            "suricata-service.conf.j2",
+            config=config,
+            interface=name,
+            memory_max=SURICATA_MEMORY_MAX,
+        ),
+        dest="/etc/systemd/system/suricata.service.d/prep.conf",
+    )
+    systemd.daemon_reload(name="systemd reads Suricata's drop-in", _if=unit.did_change)
+    systemd.service(
+        name="Suricata running and enabled",
+        service=platform.service("suricata"),
+        running=True,
+        enabled=True,
+    )
+    systemd.service(
+        name="Restart Suricata when its configuration changed",
+        service=platform.service("suricata"),
+        restarted=True,
+        _if=any_changed(rules, yaml, unit),
+    )
