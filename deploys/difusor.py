@@ -15,6 +15,7 @@ from prep_iac.deploy.firewall import firewall
 from prep_iac.deploy.hardening import hardening
 from prep_iac.deploy.hardware import hardware_check
 from prep_iac.deploy.ids import ids
+from prep_iac.deploy.publication import publication
 from prep_iac.deploy.settings import settings_from_host
 from prep_iac.deploy.sftp import sftp_account
 from prep_iac.deploy.ssh import ssh_hardening
@@ -30,6 +31,7 @@ event_hook(settings=settings)
 hardening(settings=settings)
 storage(settings=settings)
 sftp_account(settings=settings)
+publication(settings=settings)
 ssh_hardening(settings=settings)
 web(settings=settings)
 ids(settings=settings)

@@ -141,6 +141,15 @@ class DifusorSettings(BaseModel):
     sftp_user: str = Field(pattern=USER, description="The IEC's SFTP-only account.")
     publication_root: HostPath = Field(description="Chroot of the SFTP account.")
 
+    iec_signing_keys: list[PublicKey] = Field(
+        description="The IEC's cut-signing public keys (not its SSH keys); empty activates nothing."
+    )
+    election: str = Field(min_length=1, description="Election preset or YAML file of the cuts.")
+    keep_releases: int = Field(ge=2, description="Releases kept on the host, the live one always.")
+    publication_max_age_seconds: int | None = Field(
+        ge=1, description="Live cut age before the notice; None: strike limit × period."
+    )
+
     admin_sources: list[Network] = Field(min_length=1, description="Where admins SSH from.")
     admin_keys: list[PublicKey] = Field(min_length=1, description="Admin (and deployer) keys.")
     admin_user: str = Field(pattern=USER, description="The deployer's login.")
