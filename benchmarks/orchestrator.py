@@ -1,0 +1,189 @@
+"""The orchestrator's fan-out to 50 difusor registry entries on testbed hosts, as root.
+
+Five hosts get the real difusor deploy; each then holds ten publication trees
+(``/srv/prep/b0..b9``, laid out like the deploy's, inside the IEC account's
+chroot) served by the deployed ``prep-activate`` (a loop runs it with
+``--root`` for every tree that has an upload: the deploy's path unit watches
+only ``/srv/prep/incoming``). So 50 registry entries = 5 hosts × 10 entries,
+each its own ``publication_path``.
+
+Each measured period runs in a child process as the loop does it
+(``open_period``, ``behind``, ``push_many`` with ``--concurrency``,
+``record_push``, ``close_period``), so its CPU seconds and peak RSS are the
+orchestrator's alone (``wait4``):
+
+1. the night's first cut to all 50 (full ~33 MB each: what a night without a seed costs);
+2. the next cut (a period's delta, the steady state).
+
+Run: ``.venv/bin/python benchmarks/orchestrator.py [--concurrency 8] [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prep_iac.cuts import generate_night
+from prep_iac.deploy.testing import make_key
+from prep_iac.models.difusor import Difusor, Registry
+from prep_iac.models.loading import load_model
+from prep_iac.orchestrate import strikes
+from prep_iac.orchestrate.drill import deploy_all
+from prep_iac.orchestrate.schedule import PeriodClock
+from prep_iac.orchestrate.store import Store
+from prep_iac.presets import load_election
+from prep_iac.publish.prepare import prepare_cut
+from prep_iac.publish.push import Credentials, push_many
+from prep_iac.publish.signing import generate_signing_key
+from prep_iac.testbed import Testbed
+from prep_iac.testbed.registry import to_yaml
+
+HOSTS = 5
+TREES = 10
+TARGET_RSS_MB = 200
+ACTIVATE = "/usr/local/lib/prep-iac/prep-activate process --config /etc/prep-iac/activate.json"
+TREE_SETUP = """set -e
+for t in $(seq 0 {last}); do
+  r=/srv/prep/b$t
+  install -d -o root -g root -m 755 $r $r/releases $r/notice
+  install -d -o iec -g iec -m 750 $r/incoming
+  install -d -o root -g iec -m 750 $r/status
+  cp /srv/prep/notice/index.html $r/notice/index.html
+  [ -e $r/live ] || ln -s notice $r/live
+done
+nohup sh -c {loop} >/dev/null 2>&1 &
+"""
+# Activate every tree that has something in incoming/ (one find per round, not 10 forks).
+LOOP = (
+    "while :; do for r in $(find /srv/prep -mindepth 3 -maxdepth 3 -path '/srv/prep/b*/incoming/*'"
+    " ! -name '*.part'"
+    " -printf '%h\\n' | sort -u); do " + ACTIVATE + " --root ${r%/incoming}; done; sleep 0.1; done"
+)
+
+
+def child(args: argparse.Namespace) -> None:
+    """One period of the loop against the registry; prints its figures as JSON."""
+    registry = load_model(Registry, args.registry)
+    election = load_election(registry.election)
+    clock = PeriodClock(election)
+    period = clock.period(args.period)
+    assert period is not None
+    with Store(args.db) as store:
+        cut = prepare_cut(args.cut, election, args.signing_key, args.workdir)
+        ref = strikes.CutRef(cut.manifest.cut_id, cut.manifest.cut_time)
+        opened = period.start + timedelta(seconds=1)
+        strikes.open_period(store, registry, election, period, ref, opened)
+        targets = strikes.behind(store, registry, ref, opened)
+        began = time.monotonic()
+        results = push_many(cut, targets, Credentials(args.iec_key), args.budget, args.concurrency)
+        seconds = time.monotonic() - began
+        for result in results:
+            strikes.record_push(store, period.start, result, ref)
+        strikes.close_period(store, registry, election, period.start, period.end)
+    failed = {
+        r.difusor: sorted({n.error_class for n in r.nodes if not n.ok}) for r in results if not r.ok
+    }
+    print(
+        json.dumps(
+            {
+                "cut": ref.cut_id,
+                "difusores": len(results),
+                "fanout_s": round(seconds, 2),
+                "bytes": sum(n.bytes_sent for r in results for n in r.nodes),
+                "failed": failed,
+            }
+        )
+    )
+
+
+def measure(argv: list[str]) -> dict[str, Any]:
+    """Run one child period; its JSON plus CPU seconds and peak RSS from wait4."""
+    process = subprocess.Popen([sys.executable, __file__, "--child", *argv], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child failed: {output!r}")
+    figures: dict[str, Any] = json.loads(output)
+    figures["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
+    figures["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    return figures
+
+
+def registry_for(bed: Testbed) -> Registry:
+    """Ten entries per host, each its own publication tree."""
+    base = bed.registry()
+    entries = []
+    for host in base.difusores:
+        for tree in range(TREES):
+            data = host.model_dump()
+            data.update(id=f"{host.id}-b{tree}", publication_path=f"/b{tree}")
+            entries.append(Difusor.model_validate(data))
+    return base.model_copy(update={"difusores": entries})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=8, help="nodes in flight (default 8)")
+    parser.add_argument("--budget", type=float, default=180.0, help="push budget, s (default 180)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    for name in ("--registry", "--cut", "--db", "--workdir", "--iec-key", "--signing-key"):
+        parser.add_argument(name, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--period", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    election = load_election("coahuila-2018")
+    bed = Testbed.up(f"borc{os.getpid()}", hosts=HOSTS)
+    figures: dict[str, Any] = {"entries": HOSTS * TREES, "concurrency": args.concurrency}
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="prep-iac-orch-bench-") as tmp,
+            ExitStack() as stack,
+        ):
+            work = Path(tmp)
+            cuts = generate_night(election, work / "cuts", cuts=2, seed=3)
+            iec_key = make_key(work / "iec_ed25519")
+            signing_key = generate_signing_key(work / "iec_signing")
+            began = time.monotonic()
+            deploy_all(bed, stack, work, iec_key, signing_key)
+            figures["deploy_s"] = round(time.monotonic() - began, 1)
+            setup = TREE_SETUP.format(last=TREES - 1, loop=shlex.quote(LOOP))
+            for host in bed.hosts:
+                bed.ssh(host.name, setup)
+            registry = work / "registry.yaml"
+            registry.write_text(to_yaml(registry_for(bed)))
+            common = [
+                "--registry", str(registry), "--db", str(work / "db.sqlite3"),
+                "--workdir", str(work / "prepared"), "--iec-key", str(iec_key),
+                "--signing-key", str(signing_key), "--concurrency", str(args.concurrency),
+                "--budget", str(args.budget),
+            ]  # fmt: skip
+            phases = [("full", cuts[0].path, 0), ("delta", cuts[1].path, 1)]
+            for label, cut, period in phases:
+                figures[label] = measure([*common, "--cut", str(cut), "--period", str(period)])
+                print(f"{label}: {json.dumps(figures[label])}", flush=True)
+    finally:
+        bed.down()
+    peak = max(figures[p]["peak_rss_mb"] for p in ("full", "delta"))
+    verdict = "meets" if peak <= TARGET_RSS_MB else "MISSES"
+    print(f"peak RSS {peak} MB: {verdict} the {TARGET_RSS_MB} MB target")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
