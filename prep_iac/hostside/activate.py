@@ -311,7 +311,10 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
             result = {"outcome": "already-active", "cut_id": cut_id}
             record(config, status, result)
             return result
-        if live_cut and instant(manifest["cut_time"]) <= instant(status.get("cut_time")):
+        # The same cut again, while the notice shows (suspended or stale), is the
+        # IEC re-publishing it, e.g. to reinstate a difusor when no newer cut exists.
+        newer = instant(manifest["cut_time"]) > instant(status.get("cut_time"))
+        if live_cut and not newer and live_cut != cut_id:
             raise Rejected("replay", f"cut {cut_id} is not newer than live cut {live_cut}")
         release = assemble(config, staged, manifest)
         manifest_bytes = canonical_json(manifest)

@@ -310,3 +310,18 @@ def test_old_releases_are_pruned_but_never_the_live_one(host: Host, tmp_path: Pa
     kept = sorted(p.name for p in (host.root / "releases").iterdir() if p.is_dir())
     assert kept == [*ids[-4:], "20180701_2100"]
     assert host.live_target() == "releases/20180701_2100"
+
+
+def test_same_cut_after_a_suspension_is_published_again(host: Host, tmp_path: Path) -> None:
+    cut = make_cut(tmp_path, "20180701_2000", SITE)
+    upload(host, cut)
+    host.run()
+    _instruction(host, "suspend-1.json", datetime.now(UTC))
+    host.run()
+    assert host.live_target() == "notice"
+    upload(host, cut, only=[])  # reinstating when the PREP has no newer cut
+    [result] = host.run()
+    assert result["outcome"] == "activated"
+    assert host.live_target() == "releases/20180701_2000"
+    assert host.serve("assets/app.js") == b"app()"
+    assert host.status["state"] == "live"
