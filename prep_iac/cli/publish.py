@@ -52,10 +52,13 @@ ssh_key_option = click.option(
     "--ssh-key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     required=True,
-    help="The IEC's SSH private key for the difusores' SFTP accounts.",
+    envvar="PREP_IAC_SSH_KEY",
+    help="The IEC's SSH private key (the difusores' SFTP accounts trust it).",
 )
 source_option = click.option(
-    "--source-address", default=None, help="Local address to connect from (default: any)."
+    "--source-address",
+    envvar="PREP_IAC_SOURCE_ADDRESS",
+    help="Connect from this local address (the one the difusores admit the IEC from).",
 )
 
 

@@ -25,6 +25,7 @@ import click
 from rich.console import Console
 
 from prep_iac.cli.orchestrate import db_option, registry_option
+from prep_iac.cli.publish import source_option, ssh_key_option
 from prep_iac.models.difusor import DifusorStatus, Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
@@ -55,23 +56,11 @@ config_option = click.option(
     envvar="PREP_IAC_ORCHESTRATOR_CONFIG",
     help="Orchestrator settings (YAML): notify, iec_list, signing_key, instructions_dir.",
 )
-ssh_key_option = click.option(
-    "--ssh-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
-    envvar="PREP_IAC_SSH_KEY",
-    help="The IEC's SSH private key (the difusores' SFTP accounts trust it).",
-)
 signing_key_option = click.option(
     "--signing-key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     envvar="PREP_IAC_SIGNING_KEY",
     help="The IEC's cut-signing key (default: signing_key of --config).",
-)
-source_option = click.option(
-    "--source-address",
-    envvar="PREP_IAC_SOURCE_ADDRESS",
-    help="Connect from this local address (the one the difusores admit the IEC from).",
 )
 workdir_option = click.option(
     "--workdir",
