@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, systemd
 
 from prep_iac.deploy.operations import sysctl
+from prep_iac.deploy.packages import refresh_lists_if_missing
 from prep_iac.deploy.platform import platform_for
 from prep_iac.deploy.rendering import rendered
 from prep_iac.deploy.settings import DifusorSettings
@@ -106,11 +106,7 @@ def baseline(settings: DifusorSettings) -> None:
     platform = platform_for(host)
     paths = platform.paths
     packages = [platform.package(role) for role in BASE_PACKAGES]
-    installed = host.get_fact(DebPackages)
-    # Lists are refreshed only to install: unattended-upgrades refreshes them
-    # daily, and an unconditional update would make every re-run a change.
-    if any(package not in installed for package in packages):
-        apt.update(name="Refresh package lists to install missing packages")
+    refresh_lists_if_missing(packages, "Refresh package lists to install missing packages")
     apt.packages(name="Install the difusor's packages", packages=packages, no_recommends=True)
     apt.packages(
         name="Remove network services a publication server must not run",
