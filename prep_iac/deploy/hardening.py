@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, systemd
 
+from prep_iac.deploy.packages import refresh_lists_if_missing
 from prep_iac.deploy.rendering import rendered
 from prep_iac.deploy.settings import DifusorSettings
 
@@ -66,8 +66,7 @@ def hardening(settings: DifusorSettings) -> None:
 
         hardening(settings=settings_from_host(host))
     """
-    if any(package not in host.get_fact(DebPackages) for package in AUDIT_PACKAGES):
-        apt.update(name="Refresh package lists to install the audit tools")
+    refresh_lists_if_missing(AUDIT_PACKAGES, "Refresh package lists to install the audit tools")
     apt.packages(
         name="PAM tmpdir and password quality, package verification, needrestart",
         packages=list(AUDIT_PACKAGES),

@@ -24,7 +24,6 @@ from __future__ import annotations
 from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -32,6 +31,7 @@ from prep_iac.deploy.events import HOOK
 from prep_iac.deploy.facts.network import PrimaryInterface
 from prep_iac.deploy.firewall import TABLE
 from prep_iac.deploy.operations.files import validated_template
+from prep_iac.deploy.packages import refresh_lists_if_missing
 from prep_iac.deploy.platform import platform_for
 from prep_iac.deploy.rendering import rendered
 from prep_iac.deploy.settings import DifusorSettings
@@ -67,10 +67,8 @@ def ids(settings: DifusorSettings) -> None:
     """
     platform = platform_for(host)
     packages = [platform.package(role) for role in IDS_PACKAGES]
-    installed = host.get_fact(DebPackages)
     suricata = platform.package("suricata")
-    if any(package not in installed for package in [*packages, suricata]):
-        apt.update(name="Refresh package lists to install the IDS")
+    refresh_lists_if_missing([*packages, suricata], "Refresh package lists to install the IDS")
     apt.packages(name="Install ModSecurity, the CRS and fail2ban", packages=packages,
                  no_recommends=True)  # fmt: skip
     apt.packages(

@@ -27,11 +27,11 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from prep_iac.deploy.events import GROUP, HOOK
+from prep_iac.deploy.packages import refresh_lists_if_missing
 from prep_iac.deploy.platform import platform_for
 from prep_iac.deploy.rendering import rendered
 from prep_iac.deploy.settings import DifusorSettings
@@ -75,8 +75,7 @@ def ups(settings: DifusorSettings) -> None:
     standalone = settings.ups_mode == "standalone"
     roles = ["nut_client", *(["nut_server"] if standalone else [])]
     packages = [platform.package(role) for role in roles]
-    if any(package not in host.get_fact(DebPackages) for package in packages):
-        apt.update(name="Refresh package lists to install NUT")
+    refresh_lists_if_missing(packages, "Refresh package lists to install NUT")
     apt.packages(name="Install NUT", packages=packages, no_recommends=True)
     server.user(name="upsmon may write the event log", user="nut", groups=[GROUP], append=True)
 
