@@ -37,6 +37,10 @@ class DeployFailed(RuntimeError):
     """pyinfra failed, or printed no summary; the message ends with its output."""
 
 
+class DeployHung(DeployFailed):
+    """pyinfra was still running at the timeout and was killed."""
+
+
 @dataclass
 class Run:
     """One pyinfra run: its output and how long it took."""
@@ -91,23 +95,40 @@ class Deployed:
             )
         )
 
-    def deploy(self, check: bool = True) -> Run:
+    def deploy(self, check: bool = True, timeout: float = 1200) -> Run:
         """``pyinfra -y <inventory> deploys/difusor.py`` in the project (for its group_data);
-        with ``check``, a failed run raises ``DeployFailed``."""
+        with ``check``, a failed run raises ``DeployFailed``. The output also goes to
+        ``deploy.log`` beside the inventory, so a run that hangs can still be read."""
+        log = self.inventory.with_name("deploy.log")
         start = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "pyinfra", "-y", str(self.inventory), "deploys/difusor.py"],
-            cwd=self.project,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        with log.open("a+") as sink:
+            sink.write(f"\n=== pyinfra -y {self.inventory} deploys/difusor.py\n")
+            sink.flush()
+            begin = sink.tell()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pyinfra", "-y", str(self.inventory), "deploys/difusor.py"],
+                cwd=self.project,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                returncode = None
+            sink.seek(begin)
+            output = sink.read()
         seconds = time.monotonic() - start
-        output = result.stdout + result.stderr
-        if check and result.returncode != 0:
-            raise DeployFailed(f"pyinfra exited {result.returncode}:\n{output[-4000:]}")
-        return Run(output, seconds, result.returncode)
+        if returncode is None:
+            raise DeployHung(
+                f"pyinfra on {self.host.name} still running after {timeout:.0f} s (killed); "
+                f"log {log}:\n{output[-4000:]}"
+            )
+        if check and returncode != 0:
+            raise DeployFailed(f"pyinfra exited {returncode}; log {log}:\n{output[-4000:]}")
+        return Run(output, seconds, returncode)
 
     def root(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.testbed.ssh(self.host.name, command, check=check, timeout=60)
