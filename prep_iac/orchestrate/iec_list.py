@@ -2,7 +2,8 @@
 
 Each active difusor's logo links to its portal; a disabled one is shown
 without a link and with the notice of clause III; pending difusores are not
-listed. The page states the latest cut's date and time. Files: ``index.html``
+listed. The page states the date and time of the newest cut a difusor confirmed
+(``strikes`` re-renders it once per period when that changes). Files: ``index.html``
 (Jinja2 template), ``difusores.json`` (the same data for the IEC's site) and
 ``logos/<id>.<ext>`` copied from the registry.
 
@@ -202,7 +203,7 @@ class ListPublisher:
     def publish(self) -> RenderedList:
         rendered = render(
             self.registry, self.registry_dir, self.store.states(), self.election,
-            self.store.latest_cut(), self.clock(), self.settings,
+            self.store.newest_confirmed(), self.clock(), self.settings,
         )  # fmt: skip
         if self.directory is not None:
             publish_local(rendered, self.directory)

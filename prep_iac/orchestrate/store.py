@@ -388,14 +388,6 @@ class Store:
         row = self._db.execute("SELECT * FROM periods ORDER BY start DESC LIMIT 1").fetchone()
         return None if row is None else _period(row)
 
-    def latest_cut(self) -> tuple[str, datetime] | None:
-        """The newest cut any period carried (what the IEC's list announces)."""
-        row = self._db.execute(
-            """SELECT cut_id, cut_time FROM periods WHERE cut_time IS NOT NULL
-               ORDER BY cut_time DESC LIMIT 1"""
-        ).fetchone()
-        return None if row is None else (row[0], parse_ts(row[1]))
-
     def open_periods(self) -> list[PeriodRecord]:
         rows = self._db.execute("SELECT * FROM periods WHERE closed_at IS NULL ORDER BY start")
         return [_period(r) for r in rows]
@@ -456,6 +448,14 @@ class Store:
             (difusor, node, ts(by)),
         ).fetchone()
         return _opt_ts(row[0])
+
+    def newest_confirmed(self) -> tuple[str, datetime] | None:
+        """The newest cut any difusor's node confirmed (what the IEC's list announces)."""
+        row = self._db.execute(
+            """SELECT cut_id, cut_time FROM attempts WHERE outcome = 'confirmed'
+               ORDER BY cut_time DESC LIMIT 1"""
+        ).fetchone()
+        return None if row is None else (row[0], parse_ts(row[1]))
 
     # -- verdicts ------------------------------------------------------------
 
@@ -541,6 +541,12 @@ class Store:
             (key, kind, difusor, json.dumps(dict(payload), sort_keys=True, default=str), ts(now)),
         )
         return cursor.rowcount == 1
+
+    def has_action(self, key: str) -> bool:
+        """Whether an action was ever queued under ``key`` (pending or done)."""
+        return (
+            self._db.execute("SELECT 1 FROM actions WHERE key = ?", (key,)).fetchone() is not None
+        )
 
     def pending_actions(self) -> list[Action]:
         rows = self._db.execute("SELECT * FROM actions WHERE done_at IS NULL ORDER BY id")

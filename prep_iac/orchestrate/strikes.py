@@ -38,6 +38,10 @@ Semantics, exactly as implemented:
   the IEC's list, everyone notified. Pending difusors are never judged.
 - **Manual**: ``disable`` stops a difusor with a reason; ``reinstate`` needs a
   confirmed push of the latest cut and resets strikes. Both are recorded.
+- **The IEC's list** is re-rendered at most once per period, when it closes:
+  if a difusor was disabled in it, or if a cut newer than any the list
+  announced has been confirmed by some difusor's node (the list shows that
+  cut's time); and at once on a manual disable or a reinstatement.
 
 Each decision commits in one transaction together with the events and the
 actions it requires (the outbox); ``outbox.perform_pending`` then does them.
@@ -234,9 +238,15 @@ def close_period(
         keys: list[str] = []
         if not judged and period.judged:
             store.add_event(now, "period-skipped", period=start, note=note)
+        before = {s.difusor: s.status for s in store.states()}
         for difusor in registry.difusores:
             if not store.has_verdict(difusor.id, start):
                 keys += _judge(store, election, period, difusor, judged, now)
+        disabled = [
+            s.difusor for s in store.states()
+            if s.status is DifusorStatus.DISABLED and before.get(s.difusor) is not s.status
+        ]  # fmt: skip
+        keys += _refresh_list(store, start, disabled, now)
         store.close_period(start, now, judged, note)
     return _actions(store, keys)
 
@@ -280,6 +290,7 @@ def _judge(
             state = replace(state, status=DifusorStatus.DISABLED, disabled_at=now, reason=reason)
             store.add_event(now, "disabled", difusor.id, start, reason=reason, **detail)
             keys += _disable_actions(store, difusor.id, ts(start), reason, now, detail)
+            # The list is refreshed once for the whole period (``_refresh_list``).
     store.add_verdict(Verdict(difusor.id, start, kind.value, state.strikes, now))
     store.set_state(state, now)
     return keys
@@ -319,15 +330,35 @@ def _disable_actions(
         _queue(store, ActionKind.SUSPEND, difusor, key, now, reason=reason, issued_at=ts(now)),
         _queue(store, ActionKind.NOTIFY, difusor, key, now,
                message=Message.DISABLED.value, reason=reason, **detail),
-        _queue(store, ActionKind.RENDER_LIST, None, f"{difusor}:{key}", now),
     ]  # fmt: skip
+
+
+def _refresh_list(store: Store, start: datetime, disabled: list[str], now: datetime) -> list[str]:
+    """The period's one ``render-list``, if a difusor was disabled in it or a newer cut
+    was confirmed; keyed by that cut, so each confirmed cut is announced once."""
+    newest = store.newest_confirmed()
+    announced = newest is None or store.has_action(_key(ActionKind.RENDER_LIST, f"cut-{newest[0]}"))
+    if newest is not None and not announced:
+        key = f"cut-{newest[0]}"
+    elif disabled:
+        key = f"{','.join(disabled)}:{ts(start)}"
+    else:
+        return []
+    cut_id = None if newest is None else newest[0]
+    return [
+        _queue(store, ActionKind.RENDER_LIST, None, key, now, period_start=ts(start),
+               cut_id=cut_id, disabled=disabled)
+    ]  # fmt: skip
+
+
+def _key(kind: ActionKind, key: str, message: str = "", difusor: str | None = None) -> str:
+    return ":".join(part for part in (kind.value, message, difusor or "", key) if part)
 
 
 def _queue(
     store: Store, kind: ActionKind, difusor: str | None, key: str, now: datetime, **payload: Any
 ) -> str:
-    message = payload.get("message", "")
-    full_key = ":".join(part for part in (kind.value, message, difusor or "", key) if part)
+    full_key = _key(kind, key, payload.get("message", ""), difusor)
     store.add_action(full_key, kind.value, difusor, payload, now)
     return full_key
 
@@ -355,9 +386,11 @@ def disable(
                     reason=reason),
             now,
         )  # fmt: skip
-        keys = _disable_actions(
-            store, difusor, f"event-{event}", reason, now, {"operator": operator}
-        )
+        key = f"event-{event}"
+        keys = [
+            *_disable_actions(store, difusor, key, reason, now, {"operator": operator}),
+            _queue(store, ActionKind.RENDER_LIST, None, f"{difusor}:{key}", now),
+        ]
     return _actions(store, keys)
 
 

@@ -121,7 +121,8 @@ def test_list_render_publishes_the_page_and_settles_queued_renders(
     shutil.copy(REGISTRY, registry)
     (registry.parent / "logos" / "uadec.svg").write_text("<svg/>")
     disabled_uadec(night)
-    assert [a.kind for a in night.store.pending_actions()].count("render-list") == 1
+    # One per period: each confirmed a newer cut; the third also disabled uadec.
+    assert [a.kind for a in night.store.pending_actions()].count("render-list") == 3
     out = tmp_path / "sitio"
     result = run("list", "render", "--db", str(night.store.path), "--difusores", str(registry),
                  "--out", str(out))  # fmt: skip

@@ -86,7 +86,7 @@ def disabled_uadec(night: Night) -> None:
 def rendered(night: Night, registry_dir: Path) -> RenderedList:
     return render(
         night.registry, registry_dir, night.store.states(), night.election,
-        night.store.latest_cut(), night.start(3),
+        night.store.newest_confirmed(), night.start(3),
     )  # fmt: skip
 
 
@@ -207,10 +207,41 @@ def test_render_list_action_publishes_to_every_target(
     outcomes = outbox.perform_pending(
         night.store, {"render-list": publisher}, lambda: night.start(3)
     )
-    assert [o.action.kind for o in outcomes] == ["render-list"]
+    # one per period: each confirmed a newer cut (the third also disabled uadec)
+    assert [o.action.kind for o in outcomes] == ["render-list"] * 3
     assert all(o.ok for o in outcomes)
     assert "inhabilitado" in (tmp_path / "sitio" / "index.html").read_text()
     body = client.get_object(Bucket="iec-accion", Key="index.html")["Body"].read()
     assert parse(body).entries["uadec"]["links"] == []
     # the notices and the suspension are another runner's: still pending
     assert sorted(a.kind for a in night.store.pending_actions()) == ["notify"] * 4 + ["suspend"]
+
+
+def test_list_shows_each_newer_confirmed_cut_without_any_state_change(
+    night: Night, registry_dir: Path, s3_endpoint: str, aws: None, tmp_path: Path
+) -> None:
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="iec-corte")
+    publisher = ListPublisher(
+        night.store, night.registry, registry_dir, night.election, lambda: night.start(3),
+        directory=tmp_path / "sitio", s3=S3Target(bucket="iec-corte", endpoint_url=s3_endpoint),
+    )  # fmt: skip
+
+    def published() -> tuple[str, str]:
+        local = parse((tmp_path / "sitio" / "index.html").read_bytes()).corte
+        body = client.get_object(Bucket="iec-corte", Key="index.html")["Body"].read()
+        return local, parse(body).corte
+
+    everyone = {"uadec": True, "vanguardia": True}
+    for index, shown in ((0, "18:00"), (1, "18:10")):
+        actions = night.period(index, everyone)
+        assert [a.kind for a in actions] == ["render-list"]
+        outbox.perform_pending(night.store, {"render-list": publisher}, lambda: night.start(3))
+        local, remote = published()
+        assert f"01/07/2018 {shown} horas" in local
+        assert f"01/07/2018 {shown} horas" in remote
+    assert {s.status.value for s in night.store.states()} == {"active"}
+    assert night.store.events(kinds=("disabled", "manual-disable", "reinstated")) == []
+    # The PREP produced no newer cut: nothing new to announce, no render.
+    night.open(2, cut_index=1)
+    assert night.close(2) == []

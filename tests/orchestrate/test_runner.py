@@ -232,7 +232,8 @@ def test_loop_disables_the_unreachable_difusor_at_its_third_failed_period_only(
     states = {d["id"]: (d["state"], d["portal_url"]) for d in listed["difusores"]}
     assert states["vanguardia"] == ("disabled", None)
     assert states["uadec"][0] == "active"
-    assert listed["latest_cut"]["id"] == "20180701_1820"  # rendered when the decision was made
+    # Refreshed after the last period (a newer cut, no state change), not only at the disabling.
+    assert listed["latest_cut"]["id"] == "20180701_1830"
     # The suspension could not reach the unreachable host: it stays pending, retried.
     assert [a.kind for a in store.pending_actions() if a.kind == "suspend"] == ["suspend"]
 
