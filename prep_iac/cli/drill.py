@@ -57,10 +57,16 @@ def timeline(result: DrillResult) -> Table:
 
 
 def summary(result: DrillResult) -> Table:
-    table = Table(title="Al terminar")
+    mail = result.mail
+    table = Table(
+        title="Al terminar",
+        caption=f"mails to the contact: failed periods + disabling; to the IEC operators:"
+        f" {mail.get('operators', '?')}; {mail.get('total', '?')} in all",
+    )
     for name in ("difusor", "state", "strikes", "last cut confirmed", "served (X-PREP-Corte)"):
         table.add_column(name, no_wrap=True)
     table.add_column("notice")
+    table.add_column("mails", justify="right")
     hosts = {d.id: d.hosts for d in result.scenario.difusores}
     for difusor, state in result.states.items():
         served = [result.served.get(f"difusor-{h}", {}) for h in hosts.get(difusor, [])]
@@ -72,6 +78,7 @@ def summary(result: DrillResult) -> Table:
             state["last_cut_id"] or "—",
             ", ".join(s.get("corte") or "—" for s in served),
             ", ".join(s.get("notice", "?") for s in served),
+            _mails(mail.get("contacts", {}).get(difusor, {})),
         )
     return table
 
@@ -124,3 +131,9 @@ def drill(scenario_path: Path | None, workdir: Path | None, name: str, as_json: 
         sys.stdout.flush()
         os._exit(0 if result.ok else 1)
     sys.exit(0 if result.ok else 1)
+
+
+def _mails(counts: dict[str, int]) -> str:
+    """``3 + 1``: period-failed mails, plus the disablement if there was one."""
+    failed, disabled = counts.get("period-failed", 0), counts.get("disabled", 0)
+    return f"{failed} + {disabled}" if disabled else str(failed)

@@ -13,7 +13,10 @@ expected difusor disabled at exactly its 3rd failed period and nobody else;
 short outages recovered; the changed host key refused as such; the altered cut
 refused by the hosts with the previous cut still served; the disabled difusor
 serving the Spanish notice; its link off the IEC's list; every other node
-serving the last cut (``X-PREP-Corte``). The testbed is always torn down.
+serving the last cut (``X-PREP-Corte``); and the e-mail that a real SMTP
+server on 127.0.0.1 received (``drill_mail``: one mail per failed period to
+the difusor's contact, the disablement, the IEC's operators, no flood, none
+to healthy difusores). The testbed is always torn down.
 
 Before the window the hosts are seeded with the night's first cut (the app
 shell is identical between cuts; simulacros leave it on every host), so each
@@ -50,6 +53,8 @@ from prep_iac.models.difusor import Difusor, DifusorStatus, Node, Registry, Tech
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox
+from prep_iac.orchestrate.drill_mail import mail_checks, mail_counts, notify_settings
+from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
 from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
 from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
 from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
@@ -163,6 +168,7 @@ class DrillResult:
     checks: list[Check] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     served: dict[str, dict[str, str]] = field(default_factory=dict)
+    mail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -176,6 +182,7 @@ class DrillResult:
             "verdicts": self.verdicts,
             "states": self.states,
             "served": self.served,
+            "mail": self.mail,
             "timings": self.timings,
             "faults": [f.model_dump() for f in self.scenario.faults],
         }
@@ -476,9 +483,6 @@ def _night(
     source = work / "source"
     source.mkdir()
     listing = work / "iec-list"
-    settings = OrchestratorSettings(
-        iec_list=IecListSettings(directory=listing), instructions_dir=work / "instructions"
-    )
     drill = Drill.compress(election, utc_now() + timedelta(seconds=1), scenario.period_seconds)
     clock = PeriodClock(election, drill=drill)
     faults = Faults(bed, scenario, nodes, work)
@@ -497,7 +501,12 @@ def _night(
         if report.period.index >= scenario.periods - 1:
             stop.set()
 
-    with Store(work / "orchestrator.sqlite3") as store:
+    with smtp_server() as box, Store(work / "orchestrator.sqlite3") as store:
+        settings = OrchestratorSettings(
+            notify=notify_settings(box),
+            iec_list=IecListSettings(directory=listing),
+            instructions_dir=work / "instructions",
+        )
         runner = Runner(
             store, registry, election, CutSource(source, election), signing_key,
             work / "prepared", credentials, clock,
@@ -520,6 +529,21 @@ def _night(
             time.sleep(2)  # the host's path unit applies it
         _collect(store, registry, nodes, result)
         result.checks = _checks(scenario, election, store, registry, nodes, listing, result)
+        result.checks += _mail(scenario, election, store, registry, box, settings, result)
+
+
+def _mail(
+    scenario: Scenario, election: Election, store: Store, registry: Registry, box: Mailbox,
+    settings: OrchestratorSettings, result: DrillResult,
+) -> list[Check]:  # fmt: skip
+    """What the SMTP server got (``drill_mail``); the counts go to the summary."""
+    starts = [datetime_of(result, i) for i in range(len(result.periods))]
+    checks = mail_checks(
+        box, registry, result.verdicts, starts, set(scenario.expect_disabled), store, election,
+        settings.notify,
+    )  # fmt: skip
+    result.mail = mail_counts(box, registry)
+    return [Check(*check) for check in checks]
 
 
 NOTICE_TEXT = "Publicación de resultados preliminares suspendida".encode()

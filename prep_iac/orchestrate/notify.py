@@ -7,9 +7,13 @@ comunicarse con el Difusor"), a disabled difusor, a reinstated one.
 
 Deduplication: the same message about the same difusor is not sent to the
 same recipient again within ``dedup_minutes``; the record lives in the store,
-so a restart does not flood anyone either. A recipient that fails makes the
-whole action fail, so the outbox retries it; recipients already served are
-then skipped by the same deduplication.
+so a restart does not flood anyone either. For a failed period "the same
+message" means the same strike count: each consecutive failed period (1 of 3,
+2 of 3, 3 of 3) is news and is sent, while a difusor that keeps failing one
+period and recovering the next (strike 1 again and again) is told once per
+window. A recipient that fails makes the whole action fail, so the outbox
+retries it; recipients already served are then skipped by the same
+deduplication (as is an action repeated after a crash).
 """
 
 from __future__ import annotations
@@ -157,8 +161,10 @@ class Notifier:
         if self.settings.smtp is not None:
             emails = [*([difusor.contact.email] if self.settings.mail_contacts else [])]
             emails += [e for e in self.settings.operators if e not in emails]
+            period = str(payload.get("period_start", ""))
             recipients += [
-                (email, _bind(self._mail, email, difusor, message, rendered)) for email in emails
+                (email, _bind(self._mail, email, difusor, message, rendered, period))
+                for email in emails
             ]
         for hook in self.settings.webhooks:
             body = {
@@ -171,17 +177,21 @@ class Notifier:
                 "detail": payload,
             }
             recipients.append((f"webhook:{hook.url}", _bind(_post, hook, body)))
-        deliveries = [self._deliver(difusor.id, message, r, send) for r, send in recipients]
+        kind = message.value
+        if message is Message.PERIOD_FAILED:
+            kind += f":{payload.get('strikes', 0)}"
+        deliveries = [self._deliver(difusor.id, kind, r, send) for r, send in recipients]
         failed = [d for d in deliveries if d.outcome == "failed"]
         if failed:
             raise NotifyError("; ".join(f"{d.recipient}: {d.error}" for d in failed))
         return deliveries
 
     def _deliver(
-        self, difusor: str, message: Message, recipient: str, send: Callable[[], None]
+        self, difusor: str, kind: str, recipient: str, send: Callable[[], None]
     ) -> Delivery:
+        """Send unless ``kind`` went to ``recipient`` about ``difusor`` within the window."""
         now = self.clock()
-        last = self.store.last_notified(difusor, message.value, recipient)
+        last = self.store.last_notified(difusor, kind, recipient)
         if last is not None and now - last < timedelta(minutes=self.settings.dedup_minutes):
             return Delivery(recipient, "suppressed")
         try:
@@ -189,10 +199,12 @@ class Notifier:
         except (OSError, smtplib.SMTPException) as exc:
             return Delivery(recipient, "failed", f"{type(exc).__name__}: {exc}")
         with self.store.transaction():
-            self.store.mark_notified(difusor, message.value, recipient, now)
+            self.store.mark_notified(difusor, kind, recipient, now)
         return Delivery(recipient, "sent")
 
-    def _mail(self, to: str, difusor: Difusor, message: Message, rendered: Rendered) -> None:
+    def _mail(
+        self, to: str, difusor: Difusor, message: Message, rendered: Rendered, period: str
+    ) -> None:
         smtp = self.settings.smtp
         assert smtp is not None
         mail = EmailMessage()
@@ -203,6 +215,8 @@ class Notifier:
         mail["Message-ID"] = make_msgid(domain=smtp.sender.split("@")[-1])
         mail["X-PREP-Difusor"] = difusor.id
         mail["X-PREP-Message"] = message.value
+        if period:  # the failed period's start (UTC), for whoever files the mail
+            mail["X-PREP-Period"] = period
         mail.set_content(rendered.text)
         mail["Content-Language"] = "es-MX"  # after set_content, which clears Content-*
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s) as client:

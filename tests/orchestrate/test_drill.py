@@ -85,3 +85,14 @@ def test_everyone_else_serves_the_last_cut(drill: dict[str, Any]) -> None:
 
 def test_slow_link_within_budget_succeeds(drill: dict[str, Any]) -> None:
     assert check(drill, "shape on milenio")["ok"]
+
+
+def test_notifications_reach_the_right_inboxes_once(drill: dict[str, Any]) -> None:
+    mail = [c for c in drill["checks"] if c["name"].startswith("mail: ")]
+    assert mail and all(c["ok"] for c in mail), mail
+    contacts = drill["mail"]["contacts"]
+    assert contacts["vanguardia"] == {"period-failed": 3, "disabled": 1}
+    assert contacts["uadec"] == {"period-failed": 1}
+    failed = sum(row.count("failed") for row in drill["verdicts"].values())
+    assert drill["mail"]["operators"] == failed + 1  # every failed period and the disabling
+    assert drill["mail"]["total"] == 2 * drill["mail"]["operators"]

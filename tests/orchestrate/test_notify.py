@@ -16,7 +16,7 @@ from prep_iac.orchestrate.notify import (
     SmtpSettings,
     Webhook,
 )
-from prep_iac.orchestrate.store import Store
+from prep_iac.orchestrate.store import Store, ts
 from prep_iac.orchestrate.strikes import Message
 
 from .helpers import Night
@@ -111,15 +111,26 @@ def test_disabled_difusor_notice_reaches_everyone(
     body = Mailbox.text(disabled)
     assert "se interrumpió la transmisión de la información de los resultados preliminares" in body
     assert "https://www.example.edu.mx/prep" in body
-    assert len(mailbox.to(OPERATOR)) == 2  # the first strike and the disabling; dedup kept 2nd, 3rd
+    # One mail per failed period (1, 2 and 3 of 3: each is news), then the disabling.
+    assert [m["X-PREP-Message"] for m in mailbox.to(OPERATOR)] == ["period-failed"] * 3 + [
+        "disabled"
+    ]
+    assert [m["X-PREP-Period"] for m in mailbox.to(CONTACT)][:3] == [
+        ts(night.start(i)) for i in range(3)
+    ]
     messages = [b["message"] for b in hooks.bodies]
-    assert messages == ["period-failed", "disabled"]
-    hook = hooks.bodies[1]
+    assert messages == ["period-failed"] * 3 + ["disabled"]
+    hook = hooks.bodies[3]
     assert hook["difusor"] == "uadec"
     assert hook["headers"]["X-Token"] == "t0k"
     assert hook["detail"]["strikes"] == 3
     assert [a for a in actions if a.kind == "notify"] != []
     assert [e.kind for e in night.store.events(kinds=("notified",))].count("notified") == 4
+    # The outbox repeating the disabling after a crash mails nobody again.
+    disabled_action = [a for a in actions if a.payload.get("message") == "disabled"]
+    assert [d.outcome for d in notifier(night, settings(mailbox, hooks), clock).send(
+        "uadec", Message.DISABLED, disabled_action[0].payload
+    )] == ["suppressed"] * 3  # fmt: skip
 
 
 def test_dedup_survives_a_restart(night: Night, mailbox: Mailbox, tmp_path: Path) -> None:
@@ -130,19 +141,25 @@ def test_dedup_survives_a_restart(night: Night, mailbox: Mailbox, tmp_path: Path
     night.store.close()
     with Store(night.store.path) as reopened:
         clock.now += timedelta(minutes=29)
+        # failed once more after a recovery: the same news (strike 1), held back
         deliveries = notifier(night, config, clock, reopened).send(
-            "uadec", Message.PERIOD_FAILED, failed(night, 1, 2)
+            "uadec", Message.PERIOD_FAILED, failed(night, 2, 1)
         )
         assert {d.outcome for d in deliveries} == {"suppressed"}
         assert len(mailbox.messages) == 2
+        # a second consecutive failed period is news: sent within the window
+        notifier(night, config, clock, reopened).send(
+            "uadec", Message.PERIOD_FAILED, failed(night, 3, 2)
+        )
+        assert len(mailbox.messages) == 4
         # another kind of message is not held back by the first
         notifier(night, config, clock, reopened).send("uadec", Message.DISABLED, {"reason": "r"})
-        assert len(mailbox.messages) == 4
+        assert len(mailbox.messages) == 6
         clock.now += timedelta(minutes=2)
         notifier(night, config, clock, reopened).send(
             "uadec", Message.PERIOD_FAILED, failed(night, 2, 1)
         )
-        assert len(mailbox.messages) == 6
+        assert len(mailbox.messages) == 8
 
 
 def test_failed_webhook_is_retried_without_mailing_twice(
