@@ -5,6 +5,9 @@ every update period it pushes the newest complete cut of ``--cuts`` to every
 active difusor and applies clause III. It stops on SIGTERM or SIGINT, letting
 pushes in flight finish for ``--stop-grace`` seconds and recording which did.
 
+``run --systemd-unit`` prints a systemd unit that runs the same command as a
+service (``prep_iac.orchestrate.service``) instead of running it.
+
 ``reinstate`` pushes the newest cut to a disabled difusor and re-enables it
 (and its link on the IEC's list) only if every node confirmed it.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -33,6 +37,7 @@ from prep_iac.orchestrate import outbox, strikes
 from prep_iac.orchestrate.runner import CutSource, PeriodPushes, Runner, default_handlers
 from prep_iac.orchestrate.runner import newest_prepared as newest_cut
 from prep_iac.orchestrate.schedule import Drill, PeriodClock, utc_now
+from prep_iac.orchestrate.service import ServiceUnit, render_unit
 from prep_iac.orchestrate.settings import OrchestratorSettings, load_settings
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
@@ -128,17 +133,46 @@ def _summary(report: PeriodPushes, election: Election) -> str:
     type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="Seconds pushes in flight may finish after SIGTERM.",
+    help="Seconds pushes in flight may finish after SIGTERM (with --systemd-unit: default the"
+    " election's transfer budget, so a push in flight always finishes).",
 )
 @click.option("--connect-timeout", type=click.FloatRange(min=1), default=10.0, show_default=True)
+@click.option(
+    "--systemd-unit",
+    "systemd_unit",
+    is_flag=True,
+    help="Print a systemd unit that runs this command as a service, and exit.",
+)
+@click.option(
+    "--service-user",
+    default="prep-iac",
+    show_default=True,
+    help="With --systemd-unit: the system user the service runs as.",
+)
 def run(
     election_id: str | None, registry_path: Path, cuts_dir: Path, db_path: Path,
     config_path: Path | None, ssh_key: Path, signing_key: Path | None,
     source_address: str | None, workdir: Path, drill_seconds: float | None, concurrency: int,
-    stop_grace: float, connect_timeout: float,
+    stop_grace: float, connect_timeout: float, systemd_unit: bool, service_user: str,
 ) -> None:  # fmt: skip
     """Push the newest cut to every active difusor each update period; apply clause III."""
     registry, election, settings, key = _setup(registry_path, election_id, config_path, signing_key)
+    if systemd_unit:
+        if drill_seconds:
+            raise click.UsageError("--systemd-unit is for the real night, not --drill")
+        source = click.get_current_context().get_parameter_source("stop_grace")
+        if source is click.core.ParameterSource.DEFAULT:
+            stop_grace = float(election.transfer_budget_seconds)
+        paths = {
+            "--difusores": registry_path, "--cuts": cuts_dir, "--db": db_path,
+            "--ssh-key": ssh_key, "--signing-key": key, "--workdir": workdir,
+            **({"--config": config_path} if config_path else {}),
+        }  # fmt: skip
+        options = ["--concurrency", str(concurrency), "--stop-grace", f"{stop_grace:g}",
+                   "--connect-timeout", f"{connect_timeout:g}",
+                   *(["--source-address", source_address] if source_address else [])]  # fmt: skip
+        click.echo(_unit(election, settings, paths, options, stop_grace, service_user), nl=False)
+        return
     drill = Drill.compress(election, utc_now(), drill_seconds) if drill_seconds else None
     clock = PeriodClock(election, drill=drill)
     credentials = Credentials(
@@ -232,6 +266,42 @@ def reinstate(
             f"{difusor} stays disabled: not every node confirmed {cut.cut_id}"
         )
     console.print(f"[bold green]reinstated[/] {difusor} at cut {cut.cut_id}")
+
+
+def _unit(
+    election: Election, settings: OrchestratorSettings, paths: dict[str, Path],
+    options: list[str], stop_grace: float, user: str,
+) -> str:  # fmt: skip
+    """The systemd unit running ``prep-iac run`` with these options (absolute paths)."""
+    absolute = {name: path.absolute() for name, path in paths.items()}
+    command = [_executable(), "run", "--election", election.id]
+    for name, path in absolute.items():
+        command += [name, str(path)]
+    listing = settings.iec_list.directory
+    writable = {
+        absolute["--db"].parent, absolute["--workdir"], settings.instructions_dir.absolute(),
+        *([listing.absolute()] if listing else []),
+    }  # fmt: skip
+    hidden = [str(p) for p in sorted(writable) if p.is_relative_to("/tmp")]  # noqa: S108 (a check)
+    if hidden:  # PrivateTmp=yes gives the service its own, empty /tmp
+        click.echo(f"warning: the service will not see {', '.join(hidden)} (PrivateTmp=yes);"
+                   " use paths under /var/lib", err=True)  # fmt: skip
+    return render_unit(
+        ServiceUnit(
+            election=election.id, command=[*command, *options], user=user,
+            writable=sorted(writable), transfer_budget_s=election.transfer_budget_seconds,
+            stop_grace_s=stop_grace,
+        )
+    )  # fmt: skip
+
+
+def _executable() -> str:
+    """The absolute path of ``prep-iac`` (beside this Python, as in a venv, or on PATH)."""
+    beside = Path(sys.executable).parent / "prep-iac"
+    found = str(beside) if beside.is_file() else shutil.which("prep-iac")
+    if found is None:
+        raise click.ClickException("cannot find the prep-iac executable for ExecStart")
+    return str(Path(found).absolute())
 
 
 def _known(store: Store) -> set[str]:
