@@ -4,7 +4,8 @@
 
 Settings come from group data and the inventory and are validated before any
 host is touched. Packages come first (their config is written after), the
-firewall last, once sshd and nginx are in their final state.
+firewall once sshd and nginx are in their final state, and the file integrity
+baseline last, of the host as deployed.
 """
 
 from pyinfra.context import host
@@ -15,6 +16,7 @@ from prep_iac.deploy.firewall import firewall
 from prep_iac.deploy.hardening import hardening
 from prep_iac.deploy.hardware import hardware_check
 from prep_iac.deploy.ids import ids
+from prep_iac.deploy.integrity import integrity
 from prep_iac.deploy.publication import publication
 from prep_iac.deploy.settings import settings_from_host
 from prep_iac.deploy.sftp import sftp_account
@@ -37,3 +39,4 @@ web(settings=settings)
 ids(settings=settings)
 ups(settings=settings)
 firewall(settings=settings)
+integrity(settings=settings)

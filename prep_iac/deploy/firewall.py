@@ -17,7 +17,9 @@ The ruleset (``templates/nftables.conf.j2``) owns one table, ``inet prep``:
 - anything else is logged (at most 10 lines a minute) and dropped.
 
 The file is checked with ``nft -c -f`` on the host and loaded with ``nft -f``
-as one transaction; see ``operations/nftables.py`` for change detection.
+as one transaction, together with the blocklist's current elements (what is
+left of each ban's timeout), so a re-deploy during an attack unbans no one;
+see ``operations/nftables.py`` for change detection.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from prep_iac.deploy.settings import DifusorSettings, IPNetwork
 from prep_iac.deploy.ssh import SSH_PORT
 
 TABLE = "inet prep"
+# The IDS's bans: carried over when the table is replaced, so a re-deploy unbans no one.
+BAN_SETS = ("blocklist4", "blocklist6")
 WEB_PORTS = (80, 443)
 
 
@@ -66,6 +70,7 @@ def firewall(settings: DifusorSettings) -> None:
         name="nftables ruleset, checked with nft -c",
         src="nftables.conf.j2",
         table=TABLE,
+        keep=BAN_SETS,
         admin4=admin4,
         admin6=admin6,
         iec4=iec4,

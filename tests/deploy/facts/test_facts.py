@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from prep_iac.deploy.facts.confinement import Confinement, HostConfinement
 from prep_iac.deploy.facts.nftables import NftablesRuleset
 
 HERE = Path(__file__).parent
@@ -53,3 +54,16 @@ def test_static_set_elements_are_part_of_the_ruleset() -> None:
     assert sets["admin4"]["elem"] == ["198.19.250.1"]
     assert "elem" not in sets["blocklist4"]
     assert "handle" not in json.dumps(objects)
+
+
+def test_nspawn_host_neither_accounts_nor_audits_a_privileged_container_accounts_only() -> None:
+    fact = HostConfinement()
+    nspawn = fact.process(
+        load(HERE / "confinement.HostConfinement" / "testbed-nspawn-host.json")["output"]
+    )
+    docker = fact.process(
+        load(HERE / "confinement.HostConfinement" / "docker-with-all-capabilities.json")["output"]
+    )
+    assert (nspawn.can_account_processes, nspawn.can_audit) == (False, False)
+    assert (docker.can_account_processes, docker.can_audit) == (True, False)
+    assert Confinement("none", docker.capabilities).can_audit
