@@ -4,7 +4,9 @@ Targets the testbed named by ``PREP_IAC_TESTBED`` (default ``prep``, as the
 CLI): ``PREP_IAC_TESTBED=ci pyinfra -y inventories/testbed.py deploys/difusor.py``.
 Host keys are pinned (the testbed's known_hosts, strict checking); the admin key
 is the one the testbed generated at run time. On each host the IEC and the
-admins reach it from the machine's end of its link (its gateway).
+admins reach it from the machine's end of its link (its gateway). The UPS and
+the rest of the test-host settings come from ``group_data/testbed.py`` (this
+file's name is the group): NUT's dummy UPS drives the real power-event path.
 """
 
 import os
@@ -38,7 +40,6 @@ difusores = (
         "iec_keys": [_admin_key],
         "admin_keys": [_admin_key],
         "admin_user": "root",
-        "ups_mode": "none",
         "notify_emails": ["noc@testbed.example.org"],
     },
 )

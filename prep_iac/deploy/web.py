@@ -7,6 +7,10 @@ with the content); ``Content-Security-Policy: frame-ancestors`` from group data
 HTML and data, longer for the shell's assets; no caching of the notice.
 Rate limits answer 429 (numbers and reasons in ``group_data/difusores.py``).
 Access logs are JSON lines kept ``access_log_retention_days`` by logrotate.
+Dot paths are 404, except ``/.well-known/acme-challenge/``, served from
+``ACME_WEBROOT`` on port 80 (and 443) so an ACME client's HTTP-01 challenge
+(``certbot certonly --webroot -w /var/lib/prep-iac/acme``) can obtain and
+renew the optional HTTPS certificate.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ ACCESS_LOG = "/var/log/nginx/prep-access.log"
 # (styles, scripts, images) is the same from cut to cut.
 DATA_MAX_AGE = 30
 SHELL_MAX_AGE = 600
+# Outside the publication tree: a cut replaces "live" every 10 minutes.
+ACME_WEBROOT = "/var/lib/prep-iac/acme"
 
 
 @deploy("Web publication (nginx)")
@@ -50,6 +56,11 @@ def web(settings: DifusorSettings) -> None:
     files.link(
         name="Debian's default site removed", path="/etc/nginx/sites-enabled/default", present=False
     )
+    files.directory(
+        name="ACME HTTP-01 challenge directory",
+        path=f"{ACME_WEBROOT}/.well-known/acme-challenge",
+        mode="755",
+    )
     config = validated_template(
         name="nginx.conf, checked with nginx -t",
         src="nginx.conf.j2",
@@ -58,6 +69,7 @@ def web(settings: DifusorSettings) -> None:
         nginx_user=paths.nginx_user,
         access_log=ACCESS_LOG,
         live=f"{settings.publication_root}/live",
+        acme_webroot=ACME_WEBROOT,
         server_names=settings.server_names,
         frame_ancestors=settings.frame_ancestors,
         rate_per_second=settings.http_rate_per_second,

@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import http.client
 import json
+import re
 import runpy
 import select
 import socket
@@ -22,9 +23,15 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from pyinfra.api.state import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
 
 from prep_iac.deploy.baseline import KERNEL_PARAMETERS, SYSCTL_FILE
+from prep_iac.deploy.facts.nftables import NftablesRuleset
+from prep_iac.deploy.integrity import AIDE_DATABASE
 from prep_iac.deploy.rendering import render
+from prep_iac.deploy.settings import settings_from_host
 from prep_iac.deploy.testing import (
     STRANGER,
     Deployed,
@@ -33,6 +40,7 @@ from prep_iac.deploy.testing import (
     difusor_on,
     make_key,
 )
+from prep_iac.deploy.web import ACME_WEBROOT
 from prep_iac.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -383,3 +391,86 @@ def test_rotating_the_iec_key_removes_the_old_one(
         deployed.sftp_client(key=new_key).close()
     finally:
         deployed.write_inventory()
+
+
+def test_bans_survive_a_redeploy_that_reloads_the_firewall(
+    deployed: Deployed, runs: list[Run]
+) -> None:
+    deployed.root(f"nft add element inet prep blocklist4 {{ {STRANGER} timeout 10m }}")
+    deployed.root("nft add element inet prep blocklist6 { 2001:db8::bad timeout 20m }")
+    # A changed file makes the deploy replace the table, as a new template would.
+    deployed.root("echo '# edited by hand' >> /etc/nftables.conf")
+    try:
+        runs.append(deployed.deploy())
+        assert "edited by hand" not in deployed.root("cat /etc/nftables.conf").stdout
+        kept4 = deployed.root("nft list set inet prep blocklist4").stdout
+        kept6 = deployed.root("nft list set inet prep blocklist6").stdout
+        assert STRANGER in kept4 and "2001:db8::bad" in kept6
+        # What was left of the timeout, not a fresh one.
+        assert re.search(rf"{re.escape(STRANGER)} timeout 10m expires [0-9]m", kept4), kept4
+        with pytest.raises(TimeoutError):
+            connect(deployed.address, 80, STRANGER, timeout=3)
+    finally:
+        deployed.root("nft flush set inet prep blocklist4; nft flush set inet prep blocklist6")
+
+
+def test_ruleset_rejected_by_nft_is_never_loaded(deployed: Deployed, runs: list[Run]) -> None:
+    loaded = NftablesRuleset().process(deployed.root("nft -j list ruleset").stdout.splitlines())
+    on_disk = deployed.root("sha256sum /etc/nftables.conf").stdout
+    # Valid group data (an int >= 1) that nft cannot take: ct count is 32 bits.
+    deployed.write_inventory(max_connections_per_source=10**20)
+    try:
+        run = deployed.deploy(check=False)
+        assert run.returncode != 0
+        assert "nft -c -f" in run.output and "Error:" in run.output, run.output[-3000:]
+        after = deployed.root("nft -j list ruleset").stdout.splitlines()
+        assert NftablesRuleset().process(after) == loaded
+        assert deployed.root("sha256sum /etc/nftables.conf").stdout == on_disk
+        connect(deployed.address, 22, deployed.admin_source).close()
+    finally:
+        deployed.write_inventory()
+    runs.append(deployed.deploy())
+
+
+def test_acme_challenge_is_served_but_no_other_dot_path(deployed: Deployed) -> None:
+    token = "prep-acme-token"  # noqa: S105 (an ACME challenge name, no secret)
+    deployed.root(f"echo {token}.thumbprint > {ACME_WEBROOT}/.well-known/acme-challenge/{token}")
+    try:
+        status, headers, body = deployed.http(f"/.well-known/acme-challenge/{token}")
+        assert (status, body) == (200, f"{token}.thumbprint\n".encode())
+        assert headers["content-type"].startswith("text/plain")
+        for path in ("/.git/config", "/.env", "/.well-known/../.htpasswd", "/.well-known/x"):
+            assert deployed.http(path)[0] == 404, path
+    finally:
+        deployed.root(f"rm -f {ACME_WEBROOT}/.well-known/acme-challenge/{token}")
+
+
+def test_testbed_inventory_drives_the_dummy_ups(
+    testbed: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREP_IAC_TESTBED", testbed.name)
+    monkeypatch.chdir(ROOT)
+    with ctx_state.use(State()):
+        inventory = make_inventory(str(ROOT / "inventories" / "testbed.py"), cwd=str(ROOT))
+    for host in inventory:
+        settings = settings_from_host(host)
+        assert (settings.ups_mode, settings.ups_driver) == ("standalone", "dummy-ups"), host.name
+
+
+def test_hardening_lynis_asked_for_is_in_place(deployed: Deployed) -> None:
+    sshd = deployed.root("sshd -T").stdout
+    assert "clientalivecountmax 2" in sshd and "tcpkeepalive no" in sshd
+    assert "noexec" in deployed.root("findmnt -no OPTIONS /dev/shm").stdout
+    assembler = deployed.root("stat -c %a $(readlink -f /usr/bin/as)").stdout.strip()
+    assert assembler == "750"
+    login = deployed.root("bash -lc 'echo $TMOUT; ulimit -c'").stdout.split()
+    assert login == ["900", "0"]
+    assert deployed.root("systemctl is-enabled chkrootkit.timer").stdout.strip() == "enabled"
+    # AIDE's baseline is built in the background after the first deploy.
+    deadline = time.monotonic() + 300
+    while deployed.root(f"test -s {AIDE_DATABASE}", check=False).returncode:
+        assert time.monotonic() < deadline, deployed.root(
+            "systemctl status prep-aide-init --no-pager", check=False
+        ).stdout
+        time.sleep(5)
+    assert deployed.root("grep ^Checksums /etc/aide/aide.conf").stdout == "Checksums = sha512\n"
