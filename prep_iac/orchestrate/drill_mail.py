@@ -49,8 +49,10 @@ def notices(box: Mailbox, address: str, periods: list[datetime]) -> list[Notice]
 
 
 def _notice(mail: EmailMessage, periods: list[datetime]) -> Notice:
+    """-1 for a period the drill did not close (a wrong mail the checks then show)."""
     period = mail["X-PREP-Period"]
-    index = None if period is None else periods.index(datetime.fromisoformat(period))
+    when = None if period is None else datetime.fromisoformat(period)
+    index = None if when is None else periods.index(when) if when in periods else -1
     return str(mail["X-PREP-Difusor"]), str(mail["X-PREP-Message"]), index
 
 
