@@ -1,15 +1,24 @@
-"""Close periods in a loop, resuming from the store; the kill -9 test's victim.
+"""Close periods in a loop, resuming from the store; the kill -9 victim, and its checks.
 
 Run as ``python kill_worker.py DB PERIODS``. Outcomes are a pure function of
 (difusor, period), so a run killed at any point and resumed must end in the
 same verdicts as a run never killed. Prints ``ready`` once the store is open.
+
+``check_invariants`` (what must hold whatever instant it died at) and
+``check_same_end`` (resumed = never killed) raise ``AssertionError``; the test
+(tests/orchestrate/test_crash_safety.py) and the benchmark (benchmarks/crash.py)
+share them, and ``spawn``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
 import sys
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +35,32 @@ from prep_iac.publish.push import DifusorResult, NodeResult
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DIFUSORES = 6
+
+
+def spawn(db: Path, periods: int) -> subprocess.Popen[str]:
+    """This worker in a new process; it prints ``ready`` on stdout once the store is open."""
+    return subprocess.Popen(
+        [sys.executable, __file__, str(db), str(periods)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def kill_after(db: Path, periods: int, seconds: float) -> bool:
+    """Start the worker, SIGKILL it ``seconds`` after ``ready``; False if it finished first."""
+    process = spawn(db, periods)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    time.sleep(seconds)
+    process.send_signal(signal.SIGKILL)
+    return process.wait(timeout=60) == -signal.SIGKILL
+
+
+def finish(db: Path, periods: int) -> None:
+    """Run the worker to its end (resuming from ``db``); raise if it fails."""
+    process = spawn(db, periods)
+    _, err = process.communicate(timeout=300)
+    if process.returncode != 0:
+        raise RuntimeError(f"worker exited {process.returncode}: {err}")
 
 
 def registry() -> Registry:
@@ -127,6 +162,67 @@ def main(db: Path, periods: int) -> int:
     strikes.stop_run(store, run, start(election, periods))
     store.close()
     return 0
+
+
+def check_invariants(db: Path) -> None:
+    """What must hold whatever instant the orchestrator died at."""
+    limit = load_election("coahuila-2018").strike_limit
+    with Store(db) as store:
+        periods = {p.start: p for p in store.periods()}
+        verdicts = store.verdicts()
+        reinstated = {(e.difusor, e.period) for e in store.events(kinds=("reinstated",))}
+        # Every attempt belongs to a recorded period.
+        assert all(a.period in periods for a in store.attempts())
+        # A closed period has one verdict per known difusor, an open one none.
+        per_period: dict[object, int] = defaultdict(int)
+        for verdict in verdicts:
+            per_period[verdict.period] += 1
+        known = len(store.states())
+        for start, period in periods.items():
+            expected = known if period.closed_at is not None else 0
+            assert per_period[start] == expected, (start, period)
+        # Strikes are the failed periods since the last success or reinstatement.
+        by_difusor: dict[str, list[tuple[object, str, int]]] = defaultdict(list)
+        for verdict in verdicts:
+            by_difusor[verdict.difusor].append(
+                (verdict.period, verdict.verdict, verdict.strikes_after)
+            )
+        for state in store.states():
+            count = 0
+            ordered = sorted(periods)
+            recorded = {p: (v, s) for p, v, s in by_difusor[state.difusor]}
+            for start in ordered:
+                if (state.difusor, start) in reinstated:
+                    count = 0
+                if start not in recorded:
+                    continue
+                kind, strikes_after = recorded[start]
+                count = 0 if kind == "success" else count + (kind == "failed")
+                assert strikes_after == count, (state.difusor, start)
+            assert state.strikes == count, state
+            disabled = state.status is DifusorStatus.DISABLED
+            assert disabled == (count >= limit or state.manual), state
+        # Every automatic disabling queued its suspension and notices in the same commit.
+        keys = {a.key for a in store.pending_actions()} | _done_keys(store)
+        for event in store.events(kinds=("disabled",)):
+            assert any(k.startswith(f"suspend:{event.difusor}:") for k in keys)
+
+
+def _done_keys(store: Store) -> set[str]:
+    return {str(e.detail.get("key")) for e in store.events(kinds=("suspension-sent", "notified"))}
+
+
+def check_same_end(reference: Path, db: Path) -> None:
+    """A run killed and resumed ended exactly where the uninterrupted ``reference`` did."""
+    with Store(reference) as ref, Store(db) as got:
+        assert [(v.difusor, v.period, v.verdict, v.strikes_after) for v in got.verdicts()] == [
+            (v.difusor, v.period, v.verdict, v.strikes_after) for v in ref.verdicts()
+        ]
+        assert [(s.difusor, s.status, s.strikes) for s in got.states()] == [
+            (s.difusor, s.status, s.strikes) for s in ref.states()
+        ]
+        assert len(got.events(kinds=("disabled",))) == len(ref.events(kinds=("disabled",))) > 0
+        assert got.pending_actions() == []
 
 
 if __name__ == "__main__":
