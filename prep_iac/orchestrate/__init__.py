@@ -8,4 +8,7 @@
 - ``iec_list``: the IEC's public list of difusores (clause I.7), local and S3.
 - ``suspension``: the signed suspension instruction a disabled difusor's host applies.
 - ``settings``: the orchestrator's settings file (notifications, list targets, signing key).
+- ``runner``: the loop ``prep-iac run`` runs; ``service``: its systemd unit.
+- ``drill``: election night compressed on testbed hosts, with faults, checked end to end;
+  ``drill_mail``: what its SMTP server (``mailbox``, aiosmtpd on loopback) must have received.
 """
