@@ -27,6 +27,9 @@ from prep_iac.hostside.activate import CUT_ID
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
+from prep_iac.orchestrate.drill_mail import mail_checks, mail_counts, notify_settings
+from prep_iac.orchestrate.mailbox import smtp_server
+from prep_iac.orchestrate.notify import NotifySettings
 from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
 from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
 from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
@@ -154,12 +157,15 @@ def hosts(tmp_path: Path, signing_key: Path) -> Iterator[list[tuple[SftpHost, Pa
 
 def make_runner(
     store: Store, registry: Registry, election: Election, source: Path, signing_key: Path,
-    tmp_path: Path, client_key: Path, periods: int, **kwargs: Any,
+    tmp_path: Path, client_key: Path, periods: int, notify: NotifySettings | None = None,
+    **kwargs: Any,
 ) -> tuple[Runner, threading.Event]:  # fmt: skip
     stop = threading.Event()
     clock = PeriodClock(election, drill=Drill.compress(election, utc_now(), PERIOD_S))
     credentials = Credentials(client_key, connect_timeout=2)
-    settings = OrchestratorSettings(iec_list=IecListSettings(directory=tmp_path / "list"))
+    settings = OrchestratorSettings(
+        notify=notify or NotifySettings(), iec_list=IecListSettings(directory=tmp_path / "list")
+    )
 
     def stop_after(report: PeriodPushes) -> None:
         if report.period.index >= periods - 1:
@@ -208,11 +214,21 @@ def test_loop_disables_the_unreachable_difusor_at_its_third_failed_period_only(
     def feed(period: Period) -> None:  # the PREP drops each period's cut as it begins
         drop(small_cuts[period.index], source)
 
-    runner, stop = make_runner(
-        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 4,
-        on_period_start=[feed],
-    )  # fmt: skip
-    assert runner.run(stop) == "stopped"
+    with smtp_server() as box:
+        runner, stop = make_runner(
+            store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 4,
+            notify=notify_settings(box), on_period_start=[feed],
+        )  # fmt: skip
+        assert runner.run(stop) == "stopped"
+        # The drill's mail checks hold for the loop's notices: one per failed period, etc.
+        rows = {d: [v.verdict for v in store.verdicts(d)] for d in ("uadec", "vanguardia")}
+        starts = [drill_election.window_start + i * drill_election.period for i in range(4)]
+        checks = mail_checks(box, registry, rows, starts, {"vanguardia"}, store, drill_election,
+                             notify_settings(box))  # fmt: skip
+        assert [c for c in checks if not c[1]] == []
+        assert mail_counts(box, registry)["contacts"] == {
+            "uadec": {}, "vanguardia": {"period-failed": 3, "disabled": 1},
+        }  # fmt: skip
 
     verdicts = [(v.difusor, v.verdict, v.strikes_after) for v in store.verdicts()]
     assert [v for v in verdicts if v[0] == "uadec"] == [("uadec", "success", 0)] * 4
