@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,6 +206,12 @@ def check_invariants(db: Path) -> None:
         keys = {a.key for a in store.pending_actions()} | _done_keys(store)
         for event in store.events(kinds=("disabled",)):
             assert any(k.startswith(f"suspend:{event.difusor}:") for k in keys)
+        # The IEC's list: at most one render queued per period.
+        renders = {a.key: a.payload for a in store.pending_actions() if a.kind == "render-list"}
+        for event in store.events(kinds=("list-rendered",)):
+            renders[str(event.detail["key"])] = event.detail
+        per_period = Counter(p["period_start"] for p in renders.values() if "period_start" in p)
+        assert all(n == 1 for n in per_period.values()), per_period
 
 
 def _done_keys(store: Store) -> set[str]:
@@ -223,6 +229,10 @@ def check_same_end(reference: Path, db: Path) -> None:
         ]
         assert len(got.events(kinds=("disabled",))) == len(ref.events(kinds=("disabled",))) > 0
         assert got.pending_actions() == []
+        # The list announced the night's last confirmed cut.
+        newest = got.newest_confirmed()
+        assert newest is not None
+        assert newest[0] in {e.detail.get("cut_id") for e in got.events(kinds=("list-rendered",))}
 
 
 if __name__ == "__main__":
