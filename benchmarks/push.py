@@ -3,9 +3,11 @@
 Hosts are provisioned by the real difusor deploy. Part 1, a night of
 ``--cuts`` cuts to ``--hosts`` hosts each shaped to ``--rate`` Mbit/s; per cut:
 
-- prep-iac push (``push_many``): payload bytes and wire bytes per host (the
-  machine's end of the host's link, TCP/IP included), time until every host
-  confirms, and activation time (rename of the upload -> status shows it live);
+- prep-iac push (``push_many``: one tar bundle of the changed files, gzipped
+  when that pays, plus a manifest patch): payload bytes and wire bytes per host
+  (the machine's end of the host's link, TCP/IP included), time until every
+  host confirms, and activation time (rename of the upload -> status shows it
+  live);
 - ``rsync -az --checksum --delete`` over SSH as root (a non-chrooted account,
   what a sysadmin would script) into ``/var/tmp/rsync-anchor`` on the same hosts:
   its "Total bytes sent" and wire bytes, and time;
@@ -42,7 +44,13 @@ from prep_iac.deploy.testing import Deployed, difusor_on
 from prep_iac.models.difusor import Difusor
 from prep_iac.presets import load_election
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
-from prep_iac.publish.push import Credentials, DifusorResult, connect, push_many
+from prep_iac.publish.push import (
+    KNOWN_MANIFESTS,
+    Credentials,
+    DifusorResult,
+    connect,
+    push_many,
+)
 from prep_iac.publish.signing import generate_signing_key
 from prep_iac.testbed import Testbed
 
@@ -191,6 +199,7 @@ def main() -> None:
 
             for n, cut in zip(fanout, prepared[args.cuts :], strict=True):
                 chosen = targets[:n]
+                KNOWN_MANIFESTS.clear()
                 for deployed, _, _ in chosen:
                     deployed.root("rm -f /srv/prep/status/manifest.json")
                 results, wire, seconds = timed_push(cut, chosen, ELECTION.transfer_budget_seconds)
@@ -215,6 +224,15 @@ def summarize(figures: dict[str, Any]) -> None:
     later = night[1:]
     beats = all(max(r["push_wire_bytes"]) <= min(r["rsync_wire_bytes"]) for r in later)
     print(f"push wire bytes <= rsync's on every cut after the first: {beats}")
+    payload = all(max(r["push_payload_bytes"]) <= min(r["rsync_sent_bytes"]) for r in later)
+    print(f"push payload <= rsync's Total bytes sent on every cut after the first: {payload}")
+    if later:
+        push = [b for r in later for b in r["push_payload_bytes"]]
+        sent = [b for r in later for b in r["rsync_sent_bytes"]]
+        print(
+            f"cuts after the first, per host: push {min(push)}-{max(push)} B,"
+            f" rsync {min(sent)}-{max(sent)} B"
+        )
     if night:
         print(
             f"first push / link-limited time: {night[0]['first_push_vs_link_time']} (target <= 1.2)"

@@ -9,7 +9,8 @@ both ends share one definition.
 Layout under the publication root (default ``/srv/prep``)::
 
     incoming/<cut-id>.part/   the IEC's upload in progress (SFTP account writes here)
-    incoming/<cut-id>/        a complete upload: changed files + manifest.json(.sig)
+    incoming/<cut-id>/        a complete upload: bundle.tar(.gz), manifest-patch.json.gz,
+                              manifest.json.sig
     incoming/suspend-*.json   a signed suspension instruction (+ .sig)
     releases/<cut-id>/        assembled, verified, root-owned releases
     releases/<cut-id>.manifest.json
@@ -18,10 +19,27 @@ Layout under the publication root (default ``/srv/prep``)::
     status/status.json        what the IEC reads back to confirm a push
     status/manifest.json      the live cut's manifest, from which the IEC computes deltas
 
-A cut becomes visible only after its manifest signature and every file's size
-and SHA-256 check out; the switch of ``live`` is a single rename, so visitors
-see either the old cut or the new one, never a mix. Anything wrong leaves the
-previous cut live and records the reason in ``status.json`` and the log.
+An upload is three files. ``bundle.tar`` is one tar stream (gzip-compressed
+when that pays) of the files the host does not have. ``manifest-patch.json.gz``
+says how to rebuild the full manifest: from nothing (``base`` null: every entry
+is in the patch) or from the manifest of the host's last verified release,
+named by the SHA-256 of its canonical bytes, plus changed and removed entries.
+``manifest.json.sig`` is the IEC's signature over the full canonical manifest,
+so the host verifies the bytes it rebuilt, never bytes the uploader chose.
+
+A cut becomes visible only after its manifest signature and every uploaded
+file's size and SHA-256 check out. The bundle is read member by member (no
+``extractall``): only regular files the manifest lists, at safe paths, each at
+most once, are written straight into the release being built while hashed.
+Files the upload does not carry must be unchanged since the previous verified
+release; they are hard-linked from it and not hashed again. That is sound
+because ``releases/`` is root-owned and the SFTP account (chrooted, writing
+only under ``incoming/``) can neither write those inodes nor link to them: they
+are the bytes that were verified when that release was activated.
+
+The switch of ``live`` is a single rename, so visitors see either the old cut
+or the new one, never a mix. Anything wrong leaves the previous cut live and
+records the reason in ``status.json`` and the log.
 """
 
 from __future__ import annotations
@@ -29,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -36,7 +55,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,14 +65,22 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 MANIFEST_FORMAT: Final = "prep-iac-manifest/1"
+PATCH_FORMAT: Final = "prep-iac-manifest-patch/1"
 INSTRUCTION_FORMAT = "prep-iac-instruction/1"
 SIGNATURE_NAMESPACE = "prep-iac-cut"
 SIGNER_IDENTITY = "iec"
 MANIFEST_NAME = "manifest.json"
+PATCH_NAME = "manifest-patch.json.gz"
+BUNDLE_NAME = "bundle.tar"
 SIGNATURE_SUFFIX = ".sig"
 PART_SUFFIX = ".part"
 CUT_ID = re.compile(r"^[0-9]{8}_[0-9]{4}b?$")
 CHUNK = 1 << 20
+# What an upload may unpack to beyond its files' bytes: tar headers, padding and
+# long-name records per member; the patch is bounded the same way.
+TAR_OVERHEAD_PER_MEMBER = 4096
+MAX_PATCH_BYTES = 64 << 20
+GZIP_MAGIC = b"\x1f\x8b"
 UTC = timezone.utc  # noqa: UP017 (older host Pythons lack datetime.UTC)
 
 
@@ -130,39 +159,103 @@ class Config:
         return self.root / "status"
 
 
-def verify_signature(config: Config, document: Path, signature: Path) -> None:
-    """Check the IEC's signing key signed ``document`` (its SSH key alone is not enough)."""
+def verify_signature(config: Config, document: bytes, signature: Path) -> None:
+    """Check the IEC's signing key signed ``document`` (its SSH key alone is not enough).
+
+    The document is passed as bytes already read: the uploader cannot swap the
+    file between the check and its use.
+    """
     if not signature.is_file():
         raise Rejected("unsigned", f"{signature.name} is missing")
-    with document.open("rb") as stdin:
-        result = subprocess.run(
-            [
-                "ssh-keygen", "-Y", "verify",
-                "-f", str(config.allowed_signers),
-                "-I", SIGNER_IDENTITY,
-                "-n", SIGNATURE_NAMESPACE,
-                "-s", str(signature),
-            ],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-        )  # fmt: skip
+    result = subprocess.run(
+        [
+            "ssh-keygen", "-Y", "verify",
+            "-f", str(config.allowed_signers),
+            "-I", SIGNER_IDENTITY,
+            "-n", SIGNATURE_NAMESPACE,
+            "-s", str(signature),
+        ],
+        input=document,
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
     if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip().splitlines()
+        message = (result.stderr or result.stdout).decode(errors="replace").strip().splitlines()
         raise Rejected("bad-signature", message[-1] if message else "ssh-keygen refused it")
 
 
-def read_manifest(config: Config, staged: Path) -> dict[str, Any]:
-    """Verify and parse a staged upload's manifest."""
-    manifest_path = staged / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise Rejected("no-manifest", f"{staged.name}/{MANIFEST_NAME} is missing")
-    verify_signature(config, manifest_path, staged / (MANIFEST_NAME + SIGNATURE_SUFFIX))
+class Bounded:
+    """A reader that refuses to yield more than ``limit`` bytes (a decompression bomb)."""
+
+    def __init__(self, source: Any, limit: int, what: str) -> None:
+        self.source, self.left, self.what = source, limit, what
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self.source.read(self.left + 1 if size < 0 else min(size, self.left + 1))
+        self.left -= len(data)
+        if self.left < 0:
+            raise Rejected("oversize", f"{self.what} unpacks to more than the manifest allows")
+        return data
+
+
+def read_patch(staged: Path) -> dict[str, Any]:
+    """The upload's manifest patch, parsed (not yet trusted)."""
     try:
-        manifest = json.loads(manifest_path.read_bytes())
-    except ValueError as exc:
-        raise Rejected("bad-manifest", f"not JSON: {exc}") from None
+        with gzip.open(staged / PATCH_NAME) as packed:
+            patch = json.loads(Bounded(packed, MAX_PATCH_BYTES, PATCH_NAME).read())
+    except FileNotFoundError:
+        raise Rejected("no-manifest", f"{staged.name}/{PATCH_NAME} is missing") from None
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise Rejected("bad-manifest", f"{PATCH_NAME} is not gzipped JSON: {exc}") from None
+    if not isinstance(patch, dict) or patch.get("format") != PATCH_FORMAT:
+        raise Rejected("bad-manifest", f"{PATCH_NAME} is not a {PATCH_FORMAT} document")
+    return patch
+
+
+def apply_patch(base: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any]:
+    """The full manifest a patch describes: ``base``'s entries, minus removed, plus changed.
+
+    Entries come out sorted by path, the canonical order the IEC signs.
+    """
+    header, changed, removed = patch.get("header"), patch.get("files"), patch.get("removed")
+    if (
+        not isinstance(header, dict)
+        or "files" in header
+        or not isinstance(changed, list)
+        or not isinstance(removed, list)
+        or (base is None and removed)
+    ):
+        raise Rejected("bad-manifest", "malformed manifest patch")
+    entries: dict[str, Any] = {}
+    if base is not None:
+        entries = {str(f["path"]): f for f in base.get("files", []) if isinstance(f, dict)}
+    for path in removed:
+        if entries.pop(str(path), None) is None:
+            raise Rejected("bad-manifest", f"patch removes {path!r}, which the base lacks")
+    for entry in changed:
+        if not isinstance(entry, dict) or set(entry) != {"path", "size", "sha256"}:
+            raise Rejected("bad-manifest", f"malformed manifest entry {entry!r}")
+        entries[str(entry["path"])] = entry
+    return {**header, "files": [entries[p] for p in sorted(entries)]}
+
+
+def read_manifest(config: Config, staged: Path, base: bytes | None) -> dict[str, Any]:
+    """Rebuild a staged upload's full manifest from ``base`` and its patch, and verify it.
+
+    ``base`` is the canonical manifest of the last verified release, or None.
+    """
+    patch = read_patch(staged)
+    base_sha = patch.get("base")
+    if base_sha is None:
+        manifest = apply_patch(None, patch)
+    elif base is None or hashlib.sha256(base).hexdigest() != base_sha:
+        raise Rejected(
+            "bad-patch-base",
+            f"patch is against manifest {str(base_sha)[:12]}, not this host's last release",
+        )
+    else:
+        manifest = apply_patch(json.loads(base), patch)
+    verify_signature(config, canonical_json(manifest), staged / (MANIFEST_NAME + SIGNATURE_SUFFIX))
     problems = []
     if manifest.get("format") != MANIFEST_FORMAT:
         problems.append(f"format {manifest.get('format')!r} is not {MANIFEST_FORMAT!r}")
@@ -228,49 +321,120 @@ def last_release(config: Config) -> Path | None:
     return live_release(config)
 
 
-def live_hashes(config: Config, current: Path | None) -> dict[str, str]:
-    """Path to SHA-256 of a release, from the manifest it was verified with."""
-    if current is None:
-        return {}
-    try:
-        manifest = json.loads((config.releases / f"{current.name}.manifest.json").read_bytes())
-        return {str(f["path"]): str(f["sha256"]) for f in manifest["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}  # unreadable: every file must be uploaded again
+@dataclass(frozen=True)
+class Previous:
+    """The last verified release (hard-link source) and its canonical manifest bytes."""
+
+    release: Path | None
+    manifest: bytes | None
+
+    def hashes(self) -> dict[str, str]:
+        """Path to SHA-256 of the release, from the manifest it was verified with."""
+        if self.release is None or self.manifest is None:
+            return {}
+        try:
+            return {str(f["path"]): str(f["sha256"]) for f in json.loads(self.manifest)["files"]}
+        except (ValueError, KeyError, TypeError):
+            return {}  # unreadable: every file must be uploaded again
 
 
-def assemble(config: Config, staged: Path, manifest: dict[str, Any]) -> Path:
-    """Build ``releases/<cut>`` from uploaded files plus unchanged files of the live release."""
-    cut_id = str(manifest["cut_id"])
+def previous_release(config: Config) -> Previous:
     current = last_release(config)
-    unchanged = live_hashes(config, current)
+    if current is None:
+        return Previous(None, None)
+    try:
+        return Previous(current, (config.releases / f"{current.name}.manifest.json").read_bytes())
+    except OSError:
+        return Previous(current, None)
+
+
+def extract_bundle(bundle: Path, building: Path, expected: dict[str, dict[str, Any]]) -> set[str]:
+    """Write the bundle's members into ``building``, hashing as they are written.
+
+    Returns the paths written. Only regular files listed in ``expected``, at safe
+    paths, once each, with the listed size and SHA-256 are accepted.
+    """
+    written: set[str] = set()
+    made: set[Path] = set()
+    limit = sum(int(e["size"]) for e in expected.values())
+    limit += TAR_OVERHEAD_PER_MEMBER * (len(expected) + 1) + tarfile.RECORDSIZE
+    try:
+        with contextlib.ExitStack() as stack:
+            archive = open_bundle(stack, bundle, limit)
+            for member in archive:
+                if not member.isreg():
+                    raise Rejected("bad-member", f"{member.name!r} is not a regular file")
+                rel = str(safe_relpath(member.name))
+                entry = expected.get(rel)
+                if entry is None or rel in written:
+                    raise Rejected("extra-member", f"{rel} is not a file of the manifest")
+                if member.size != entry["size"]:
+                    says = f"{rel}: {member.size} bytes, manifest says {entry['size']}"
+                    raise Rejected("size-mismatch", says)
+                data = archive.extractfile(member)
+                assert data is not None  # a regular file member has data
+                dest = building / rel
+                make_dirs(dest.parent, building, made)
+                digest = hashlib.sha256()
+                with dest.open("xb") as out:
+                    while chunk := data.read(CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                    os.fchmod(out.fileno(), 0o644)
+                if digest.hexdigest() != entry["sha256"]:
+                    raise Rejected("hash-mismatch", f"{rel}: SHA-256 differs from the manifest")
+                written.add(rel)
+    except FileNotFoundError:
+        raise Rejected("bad-bundle", f"{BUNDLE_NAME} is missing") from None
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise Rejected("bad-bundle", f"{BUNDLE_NAME} is not a complete archive: {exc}") from None
+    return written
+
+
+def open_bundle(stack: contextlib.ExitStack[Any], bundle: Path, limit: int) -> tarfile.TarFile:
+    """The bundle as a tar stream (plain or gzip), refusing to unpack past ``limit`` bytes."""
+    source: Any = stack.enter_context(bundle.open("rb"))
+    compressed = source.read(2) == GZIP_MAGIC
+    source.seek(0)
+    if compressed:
+        source = stack.enter_context(gzip.GzipFile(fileobj=source, mode="rb"))
+    stream: Any = Bounded(source, limit, BUNDLE_NAME)
+    return stack.enter_context(tarfile.open(fileobj=stream, mode="r|"))
+
+
+def make_dirs(directory: Path, top: Path, made: set[Path]) -> None:
+    """``mkdir -p`` below ``top``, world-readable whatever the umask."""
+    if directory == top or directory in made:
+        return
+    make_dirs(directory.parent, top, made)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir()
+        directory.chmod(0o755)
+    made.add(directory)
+
+
+def assemble(config: Config, staged: Path, manifest: dict[str, Any], previous: Previous) -> Path:
+    """Build ``releases/<cut>`` from the bundle plus unchanged files of the previous release."""
+    cut_id = str(manifest["cut_id"])
+    unchanged = previous.hashes()
+    expected = {str(safe_relpath(str(e["path"]))): e for e in manifest["files"]}
     config.releases.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=config.releases, prefix=f".{cut_id}."))
     try:
-        for entry in manifest["files"]:
-            rel = safe_relpath(str(entry["path"]))
-            dest = building / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            uploaded = staged / rel
-            if uploaded.is_file() and not uploaded.is_symlink():
-                # A copy, not a link: the SFTP account must not keep a handle on
-                # an inode that is about to be published.
-                shutil.copyfile(uploaded, dest)
-            elif unchanged.get(str(rel)) == entry["sha256"] and current is not None:
-                os.link(current / rel, dest)
-            else:
+        written = extract_bundle(staged / BUNDLE_NAME, building, expected)
+        made: set[Path] = set()
+        for rel, entry in expected.items():
+            if rel in written:
+                continue
+            if previous.release is None or unchanged.get(rel) != entry["sha256"]:
                 raise Rejected("missing-file", f"{rel} changed or is new but was not uploaded")
-        for entry in manifest["files"]:
-            rel = safe_relpath(str(entry["path"]))
-            size = (building / rel).stat().st_size
-            if size != entry["size"]:
+            make_dirs((building / rel).parent, building, made)
+            try:
+                os.link(previous.release / rel, building / rel)
+            except OSError as exc:
                 raise Rejected(
-                    "size-mismatch", f"{rel}: {size} bytes, manifest says {entry['size']}"
-                )
-            if sha256_file(building / rel) != entry["sha256"]:
-                raise Rejected("hash-mismatch", f"{rel}: SHA-256 differs from the manifest")
-        for path in building.rglob("*"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
+                    "missing-file", f"{rel}: not in the previous release ({exc.strerror})"
+                ) from None
         building.chmod(0o755)
         final = config.releases / cut_id
         if final.exists():
@@ -305,7 +469,8 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
     status = read_status(config)
     cut_id = staged.name
     try:
-        manifest = read_manifest(config, staged)
+        previous = previous_release(config)
+        manifest = read_manifest(config, staged, previous.manifest)
         live_cut = status.get("cut_id")
         if live_cut == cut_id and status.get("state") == "live" and live_release(config):
             result = {"outcome": "already-active", "cut_id": cut_id}
@@ -316,7 +481,7 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
         newer = instant(manifest["cut_time"]) > instant(status.get("cut_time"))
         if live_cut and not newer and live_cut != cut_id:
             raise Rejected("replay", f"cut {cut_id} is not newer than live cut {live_cut}")
-        release = assemble(config, staged, manifest)
+        release = assemble(config, staged, manifest, previous)
         manifest_bytes = canonical_json(manifest)
         write_atomic(config.releases / f"{cut_id}.manifest.json", manifest_bytes)
         point_live(config, release)
@@ -327,6 +492,8 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
             cut_time=manifest["cut_time"],
             activated_at=now_iso(),
             files=len(manifest["files"]),
+            # The IEC skips downloading status/manifest.json when it knows these bytes.
+            manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
         )
         result = {"outcome": "activated", "cut_id": cut_id}
         record(config, status, result)
@@ -349,10 +516,11 @@ def suspend(config: Config, instruction: Path) -> dict[str, Any]:
     """Apply a signed suspension from the IEC: show the notice instead of results."""
     status = read_status(config)
     try:
+        document = instruction.read_bytes()
         verify_signature(
-            config, instruction, instruction.with_name(instruction.name + SIGNATURE_SUFFIX)
+            config, document, instruction.with_name(instruction.name + SIGNATURE_SUFFIX)
         )
-        data = json.loads(instruction.read_bytes())
+        data = json.loads(document)
         if data.get("format") != INSTRUCTION_FORMAT or data.get("action") != "suspend":
             raise Rejected("bad-instruction", "not a suspension instruction")
         if data.get("election") != config.election:
@@ -425,8 +593,8 @@ def prune(config: Config) -> None:
 def staged_cut_time(staged: Path) -> datetime:
     """The cut time an upload claims (unverified: used only to order uploads)."""
     try:
-        return instant(json.loads((staged / MANIFEST_NAME).read_bytes()).get("cut_time"))
-    except (OSError, ValueError, AttributeError):
+        return instant(read_patch(staged)["header"].get("cut_time"))
+    except (Rejected, KeyError, AttributeError):
         return instant(None)
 
 

@@ -8,6 +8,7 @@ Its wire format (canonical JSON) is defined once, in ``prep_iac.hostside``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import tarfile
 import tempfile
 import zipfile
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from prep_iac.hostside.activate import (
     MANIFEST_FORMAT,
@@ -51,6 +52,16 @@ class Manifest(BaseModel):
     cut_time: AwareDatetime
     files: list[FileEntry] = Field(min_length=1)
 
+    @field_validator("files")
+    @classmethod
+    def _canonical_order(cls, files: list[FileEntry]) -> list[FileEntry]:
+        """Entries sorted by path, each path once: hosts rebuild manifests in this order."""
+        ordered = sorted(files, key=lambda f: f.path)
+        for before, after in itertools.pairwise(ordered):
+            if before.path == after.path:
+                raise ValueError(f"path {after.path!r} is listed twice")
+        return ordered
+
     def to_bytes(self) -> bytes:
         """The canonical bytes that are signed and uploaded."""
         return canonical_json(self.model_dump(mode="json"))
@@ -78,7 +89,7 @@ def build_manifest(cut_dir: Path, election: str, cut_id: str, cut_time: datetime
     a link could point a visitor (or the activation) outside the release.
     """
     entries = []
-    for path in sorted(cut_dir.rglob("*")):
+    for path in cut_dir.rglob("*"):
         rel = path.relative_to(cut_dir).as_posix()
         if path.is_symlink():
             raise CutError(f"{path}: cut contains a symlink; publish plain files only")

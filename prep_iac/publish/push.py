@@ -4,9 +4,12 @@ One push to one node:
 
 1. connect with the IEC's SSH key, accepting only the node's pinned host key;
 2. read the host's live manifest (``status/manifest.json``) and send only the
-   files whose hash differs (everything when the host has nothing readable);
-3. upload into ``incoming/<cut>.part/``, then rename it to ``incoming/<cut>/``:
-   the host's activation sees complete uploads only;
+   files whose hash differs, as one tar bundle (gzipped when that pays), and a
+   manifest patch against that manifest; everything and a full manifest when
+   the host has nothing readable (see ``prep_iac.publish.prepare.Upload``);
+3. upload into ``incoming/<cut>.part/`` (three files, each one pipelined
+   write), then rename it to ``incoming/<cut>/``: the host's activation sees
+   complete uploads only;
 4. poll ``status/status.json`` until the host reports the cut active, or
    rejected, or the election's transfer budget runs out.
 
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import io
 import json
 import posixpath
 import socket
@@ -26,6 +31,7 @@ import stat
 import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,21 +42,62 @@ from typing import Any
 import paramiko
 from fabric import Config, Connection
 
-from prep_iac.hostside.activate import MANIFEST_NAME, PART_SUFFIX, SIGNATURE_SUFFIX
+from prep_iac.hostside.activate import (
+    BUNDLE_NAME,
+    MANIFEST_NAME,
+    PART_SUFFIX,
+    PATCH_NAME,
+    SIGNATURE_SUFFIX,
+)
 from prep_iac.models.difusor import Difusor, HostKey, Node
-from prep_iac.publish.prepare import PreparedCut
+from prep_iac.publish.prepare import PreparedCut, Upload
 
 POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0)
 # Re-announce a renamed upload this often while it waits: a path event that
 # arrived while the host's activation was already running is not queued.
 KICK_SECONDS = 2.0
-# Assembly copies uploaded files out of incoming/: the host needs twice the
-# upload, plus room for manifests and status.
+# Room for status and log writes beyond the upload and the release it builds.
 SPACE_MARGIN = 4 << 20
 RESENDABLE = frozenset(
-    f"rejected:{reason}" for reason in ("missing-file", "size-mismatch", "hash-mismatch")
-)
+    f"rejected:{reason}"
+    for reason in (
+        "missing-file", "size-mismatch", "hash-mismatch", "bad-patch-base", "bad-bundle",
+    )
+)  # fmt: skip
+
+
+class KnownManifests:
+    """Manifests this process has pushed, by SHA-256 (the newest few).
+
+    A host's status names its live manifest's SHA-256; when it is one of these,
+    the push has the base of its patch without downloading ~700 kB over a link
+    that may be slow.
+    """
+
+    def __init__(self, keep: int = 16) -> None:
+        self._keep = keep
+        self._by_sha: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, manifest_bytes: bytes) -> None:
+        sha = hashlib.sha256(manifest_bytes).hexdigest()
+        with self._lock:
+            self._by_sha[sha] = manifest_bytes
+            self._by_sha.move_to_end(sha)
+            while len(self._by_sha) > self._keep:
+                self._by_sha.popitem(last=False)
+
+    def get(self, sha: object) -> bytes | None:
+        with self._lock:
+            return self._by_sha.get(sha) if isinstance(sha, str) else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_sha.clear()
+
+
+KNOWN_MANIFESTS = KnownManifests()
 
 
 @dataclass
@@ -153,14 +200,30 @@ def connect(node: Node, user: str, credentials: Credentials) -> Iterator[Connect
     try:
         conn.open()
     except Exception as exc:
-        conn.close()
-        sock.close()
+        _close(conn, sock)
         raise _connect_failure(exc, node, user) from exc
     try:
         yield conn
     finally:
-        conn.close()
-        sock.close()
+        _close(conn, sock)
+
+
+def _close(conn: Connection, sock: socket.socket) -> None:
+    """Stop paramiko's transport thread before the socket goes away.
+
+    After a failed ``open`` (a changed host key) Fabric has no transport to
+    close, yet paramiko's thread still reads the socket: closing it under that
+    thread made it log "Socket exception: Bad file descriptor". Shutting the
+    socket down first gives the thread a clean end of file; then it is joined.
+    """
+    transport = conn.client.get_transport()
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    conn.client.close()
+    if transport is not None and transport.is_alive():
+        transport.join(5)
+    conn.close()
+    sock.close()
 
 
 def _connect_failure(exc: Exception, node: Node, user: str) -> Exception:
@@ -190,12 +253,31 @@ def _connect_failure(exc: Exception, node: Node, user: str) -> Exception:
     return exc
 
 
+def read_bytes(sftp: paramiko.SFTPClient, path: str) -> bytes | None:
+    """A file from the host, or None when absent or unreadable."""
+    try:
+        with sftp.open(path, "rb") as handle:
+            handle.prefetch()
+            return bytes(handle.read())
+    except OSError:
+        return None
+
+
 def read_json(sftp: paramiko.SFTPClient, path: str) -> dict[str, Any] | None:
     """A small JSON file from the host, or None when absent or unreadable."""
     try:
+        return read_json_strict(sftp, path)
+    except OSError:
+        return None
+
+
+def read_json_strict(sftp: paramiko.SFTPClient, path: str) -> dict[str, Any] | None:
+    """Like ``read_json``, but a lost link raises (OSError, EOFError or SSHException)
+    instead of reading as "no status yet"."""
+    try:
         with sftp.open(path, "rb") as handle:
             data = json.loads(handle.read())
-    except (OSError, ValueError):
+    except (FileNotFoundError, PermissionError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -217,24 +299,20 @@ def free_bytes(sftp: paramiko.SFTPClient, path: str) -> int | None:
     return int(bavail * (frsize or bsize))
 
 
+def space_needed(cut: PreparedCut, payload: Upload) -> int:
+    """Bytes the host must have free: the upload in ``incoming/``, the files it
+    writes into the new release (unchanged ones are hard links: no space) and the
+    release's manifest, kept twice (``releases/`` and ``status/``)."""
+    return payload.size + payload.raw_bytes + 2 * len(cut.manifest_bytes) + SPACE_MARGIN
+
+
 def check_space(sftp: paramiko.SFTPClient, incoming: str, needed: int) -> None:
-    """Fail before uploading when the host cannot hold the upload and its assembly."""
+    """Fail before uploading when the host cannot hold ``needed`` bytes."""
     free = free_bytes(sftp, incoming)
-    if free is not None and free < 2 * needed + SPACE_MARGIN:
+    if free is not None and free < needed:
         raise PushFailure(
-            "disk-full",
-            f"host has {free} bytes free, the upload needs {2 * needed + SPACE_MARGIN}",
-            retry=False,
+            "disk-full", f"host has {free} bytes free, the upload needs {needed}", retry=False
         )
-
-
-def files_to_send(cut: PreparedCut, remote: dict[str, Any] | None) -> list[str]:
-    """Paths whose content the host does not already have live."""
-    have: dict[str, str] = {}
-    if remote is not None and remote.get("election") == cut.manifest.election:
-        with contextlib.suppress(KeyError, TypeError):
-            have = {str(f["path"]): str(f["sha256"]) for f in remote["files"]}
-    return [f.path for f in cut.manifest.files if have.get(f.path) != f.sha256]
 
 
 def exists(sftp: paramiko.SFTPClient, path: str) -> bool:
@@ -262,33 +340,29 @@ def clean_incoming(sftp: paramiko.SFTPClient, incoming: str) -> None:
             remove_tree(sftp, posixpath.join(incoming, entry.filename))
 
 
-def upload(sftp: paramiko.SFTPClient, cut: PreparedCut, paths: Iterable[str], staging: str) -> int:
-    """Upload ``paths`` of the cut plus its signed manifest under ``staging``; return bytes."""
-    paths = list(paths)
+def upload(sftp: paramiko.SFTPClient, payload: Upload, signature: bytes, staging: str) -> int:
+    """Upload the bundle, the manifest patch and the signature under ``staging``; return bytes."""
     sftp.mkdir(staging)
-    made = {staging}
-    for directory in sorted({posixpath.dirname(p) for p in paths} - {""}):
-        parts = directory.split("/")
-        for depth in range(1, len(parts) + 1):
-            remote_dir = posixpath.join(staging, *parts[:depth])
-            if remote_dir not in made:
-                sftp.mkdir(remote_dir)
-                made.add(remote_dir)
     sent = 0
-    for rel in paths:
-        local = cut.directory / rel
-        with local.open("rb") as handle:
-            # putfo pipelines writes (paramiko #1660); the host verifies every byte anyway.
-            sftp.putfo(handle, posixpath.join(staging, rel), confirm=False)
-        sent += local.stat().st_size
     for name, data in (
-        (MANIFEST_NAME, cut.manifest_bytes),
-        (MANIFEST_NAME + SIGNATURE_SUFFIX, cut.signature),
+        (BUNDLE_NAME, payload.bundle),
+        (PATCH_NAME, payload.patch),
+        (MANIFEST_NAME + SIGNATURE_SUFFIX, signature),
     ):
-        with sftp.open(posixpath.join(staging, name), "wb") as handle:
-            handle.write(data)
+        # putfo pipelines its writes (paramiko #1660); the host verifies every byte anyway.
+        sftp.putfo(io.BytesIO(data), posixpath.join(staging, name), confirm=False)
         sent += len(data)
     return sent
+
+
+def host_manifest(
+    sftp: paramiko.SFTPClient, root: str, status: dict[str, Any] | None
+) -> bytes | None:
+    """The host's live manifest: from memory when its status names one pushed before."""
+    known = KNOWN_MANIFESTS.get((status or {}).get("manifest_sha256"))
+    if known is not None:
+        return known
+    return read_bytes(sftp, posixpath.join(root, "status", MANIFEST_NAME))
 
 
 def is_live(status: dict[str, Any] | None, cut_id: str) -> bool:
@@ -321,7 +395,9 @@ def wait_for_activation(
             # An attribute change of the entry is a new PathChanged event; gone means taken.
             with contextlib.suppress(OSError):
                 sftp.chmod(upload_dir, 0o750)
-        status = read_json(sftp, status_path)
+        # A link lost now fails the attempt, so the retry reconnects and finds
+        # the verdict, instead of polling a dead channel until the budget is gone.
+        status = read_json_strict(sftp, status_path)
         if is_live(status, cut_id):
             return
         last = (status or {}).get("last_result") or {}
@@ -355,8 +431,8 @@ def push_node(
     root = difusor.publication_path
     incoming = posixpath.join(root, "incoming")
     staging = posixpath.join(incoming, cut.manifest.cut_id + PART_SUFFIX)
-    by_path = cut.manifest.by_path()
     full = False  # after a rejection, resend everything: the host's copy may be damaged
+    KNOWN_MANIFESTS.remember(cut.manifest_bytes)
     while True:
         result.attempts += 1
         try:
@@ -381,19 +457,17 @@ def push_node(
                     )
                     result.outcome, result.error_class, result.error = "confirmed", "", ""
                     break
-                remote = (
-                    None if full else read_json(sftp, posixpath.join(root, "status", MANIFEST_NAME))
-                )
-                paths = files_to_send(cut, remote)
+                remote = None if full else host_manifest(sftp, root, status)
+                payload = cut.upload_for(remote)
                 clean_incoming(sftp, incoming)
-                check_space(sftp, incoming, sum(by_path[p].size for p in paths))
+                check_space(sftp, incoming, space_needed(cut, payload))
                 uploading = time.monotonic()
                 try:
-                    result.bytes_sent += upload(sftp, cut, paths, staging)
+                    result.bytes_sent += upload(sftp, payload, cut.signature, staging)
                 except OSError:
-                    check_space(sftp, incoming, 0)
+                    check_space(sftp, incoming, SPACE_MARGIN)
                     raise
-                result.files_sent += len(paths)
+                result.files_sent += len(payload.paths)
                 sftp.rename(staging, complete)
                 renamed = time.monotonic()
                 result.upload_s = round(renamed - uploading, 3)

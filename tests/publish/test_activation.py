@@ -1,15 +1,19 @@
 """The host-side activation, run as the host runs it: system Python, no site-packages.
 
-Each test uploads a cut the way the IEC does (into ``incoming/<cut>.part``, then
-a rename) and runs ``activate.py process``; the outcome is read from the files
-a visitor and the IEC would see: the ``live`` link, ``status.json`` and the log.
+Each test uploads a cut the way the IEC does (the ``Upload`` the push would send
+for the host's live manifest, into ``incoming/<cut>.part``, then a rename) and
+runs ``activate.py process``; the outcome is read from the files a visitor and
+the IEC would see: the ``live`` link, ``status.json`` and the log.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import json
-import shutil
 import subprocess
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,8 +23,16 @@ from typing import Any
 import pytest
 
 from prep_iac.hostside import activate_script
-from prep_iac.hostside.activate import INSTRUCTION_FORMAT, canonical_json
+from prep_iac.hostside.activate import (
+    BUNDLE_NAME,
+    INSTRUCTION_FORMAT,
+    MANIFEST_NAME,
+    PATCH_NAME,
+    apply_patch,
+    canonical_json,
+)
 from prep_iac.publish.manifest import build_manifest
+from prep_iac.publish.prepare import PreparedCut, Upload
 from prep_iac.publish.signing import allowed_signers_line, generate_signing_key, sign_file
 
 ELECTION = "coahuila-2018"
@@ -83,24 +95,58 @@ def cut_time(cut_id: str) -> datetime:
     return datetime.strptime(cut_id, "%Y%m%d_%H%M").replace(tzinfo=UTC) - MTY
 
 
+def prepared(cut: Path, key: Path) -> PreparedCut:
+    manifest = build_manifest(cut, ELECTION, cut.name, cut_time(cut.name))
+    folder = cut.parent.parent / "signed" / f"{cut.name}-{key.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return PreparedCut.load(cut, manifest.write(folder, signing_key=key))
+
+
 def upload(
     host: Host,
     cut: Path,
-    only: list[str] | None = None,
     key: Path | None = None,
     tamper: Callable[[Path], None] | None = None,
-) -> None:
-    """Upload ``only`` (default all) files plus the signed manifest, then mark it complete."""
-    manifest = build_manifest(cut, ELECTION, cut.name, cut_time(cut.name))
+    full: bool = False,
+) -> Upload:
+    """Upload what the push would send this host (a full upload if ``full``), then
+    mark it complete; ``tamper`` may damage the staged upload first."""
+    ready = prepared(cut, key or host.key)
+    live = host.root / "status" / "manifest.json"
+    payload = ready.upload_for(None if full or not live.is_file() else live.read_bytes())
     part = host.root / "incoming" / f"{cut.name}.part"
     part.mkdir()
-    for rel in only if only is not None else [f.path for f in manifest.files]:
-        (part / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cut / rel, part / rel)
-    manifest.write(part, signing_key=key or host.key)
+    (part / BUNDLE_NAME).write_bytes(payload.bundle)
+    (part / PATCH_NAME).write_bytes(payload.patch)
+    (part / f"{MANIFEST_NAME}.sig").write_bytes(ready.signature)
     if tamper is not None:
         tamper(part)
     part.rename(host.root / "incoming" / cut.name)
+    return payload
+
+
+Member = tuple[tarfile.TarInfo, bytes]
+
+
+def edit_bundle(part: Path, change: Callable[[list[Member]], list[Member]]) -> None:
+    """Rewrite the staged bundle's members (as an attacker with the SSH key could)."""
+    members = []
+    with tarfile.open(part / BUNDLE_NAME) as archive:
+        for info in archive.getmembers():
+            handle = archive.extractfile(info)
+            members.append((info, handle.read() if handle is not None else b""))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info, content in change(members):
+            info.size = len(content) if info.isreg() else 0
+            archive.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    (part / BUNDLE_NAME).write_bytes(buffer.getvalue())
+
+
+def edit_patch(part: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    patch = json.loads(gzip.decompress((part / PATCH_NAME).read_bytes()))
+    change(patch)
+    (part / PATCH_NAME).write_bytes(gzip.compress(canonical_json(patch)))
 
 
 SITE = {
@@ -126,7 +172,9 @@ def test_delta_upload_reuses_unchanged_files_by_hard_link(host: Host, tmp_path: 
     upload(host, make_cut(tmp_path, "20180701_2000", SITE))
     host.run()
     second = make_cut(tmp_path, "20180701_2010", {**SITE, "data/r.json": '{"actas": 12}'})
-    upload(host, second, only=["data/r.json"])
+    payload = upload(host, second)
+    assert payload.paths == ("data/r.json",)
+    assert payload.base is not None
     [result] = host.run()
     assert result["outcome"] == "activated"
     assert host.serve("data/r.json") == b'{"actas": 12}'
@@ -135,14 +183,40 @@ def test_delta_upload_reuses_unchanged_files_by_hard_link(host: Host, tmp_path: 
     assert (old / "data/r.json").stat().st_ino != (new / "data/r.json").stat().st_ino
 
 
-def test_uploaded_files_are_copied_so_the_uploader_keeps_no_handle(
+def test_a_full_upload_to_a_host_with_a_release_writes_every_file_anew(
     host: Host, tmp_path: Path
 ) -> None:
-    cut = make_cut(tmp_path, "20180701_2000", SITE)
-    upload(host, cut)
-    staged_inode = (host.root / "incoming" / cut.name / "index.html").stat().st_ino
+    upload(host, make_cut(tmp_path, "20180701_2000", SITE))
     host.run()
-    assert (host.root / "releases" / cut.name / "index.html").stat().st_ino != staged_inode
+    payload = upload(host, make_cut(tmp_path, "20180701_2010", SITE), full=True)
+    assert payload.base is None
+    assert set(payload.paths) == set(SITE)
+    [result] = host.run()
+    assert result["outcome"] == "activated"
+    old, new = host.root / "releases" / "20180701_2000", host.root / "releases" / "20180701_2010"
+    assert (old / "index.html").stat().st_ino != (new / "index.html").stat().st_ino
+    assert oct((new / "assets").stat().st_mode & 0o777) == "0o755"
+    assert oct((new / "assets" / "app.js").stat().st_mode & 0o777) == "0o644"
+
+
+def test_the_push_sends_a_patch_only_against_a_manifest_of_this_election(
+    host: Host, tmp_path: Path
+) -> None:
+    first = prepared(make_cut(tmp_path, "20180701_2000", SITE), host.key)
+    second = prepared(
+        make_cut(tmp_path, "20180701_2010", {"index.html": "x", "assets/app.js": "app()"}),
+        host.key,
+    )
+    delta = second.upload_for(first.manifest_bytes)
+    assert delta.base == hashlib.sha256(first.manifest_bytes).hexdigest()
+    patch = json.loads(gzip.decompress(delta.patch))
+    assert (delta.paths, patch["removed"]) == (("index.html",), ["data/r.json"])
+    rebuilt = apply_patch(json.loads(first.manifest_bytes), patch)
+    assert canonical_json(rebuilt) == second.manifest_bytes
+    other = json.loads(first.manifest_bytes) | {"election": "coahuila-2017"}
+    for remote in (None, b"not json", canonical_json(other)):
+        assert second.upload_for(remote).base is None
+        assert set(second.upload_for(remote).paths) == {"index.html", "assets/app.js"}
 
 
 def _live_after_rejection(host: Host, tmp_path: Path, **kwargs: Any) -> dict[str, Any]:
@@ -164,7 +238,7 @@ def _live_after_rejection(host: Host, tmp_path: Path, **kwargs: Any) -> dict[str
 
 def test_tampered_file_is_rejected_and_previous_cut_stays_live(host: Host, tmp_path: Path) -> None:
     def tamper(part: Path) -> None:
-        (part / "index.html").write_text("wen")  # same size, other bytes
+        edit_bundle(part, lambda ms: [(i, b"wen" if i.name == "index.html" else d) for i, d in ms])
 
     result = _live_after_rejection(host, tmp_path, tamper=tamper)
     assert result["reason"] == "hash-mismatch"
@@ -173,14 +247,14 @@ def test_tampered_file_is_rejected_and_previous_cut_stays_live(host: Host, tmp_p
 
 def test_wrong_size_is_rejected(host: Host, tmp_path: Path) -> None:
     def grow(part: Path) -> None:
-        (part / "index.html").write_text("new plus more")
+        edit_bundle(part, lambda ms: [(i, d + b" plus more") for i, d in ms])
 
     assert _live_after_rejection(host, tmp_path, tamper=grow)["reason"] == "size-mismatch"
 
 
 def test_missing_file_is_rejected(host: Host, tmp_path: Path) -> None:
     def drop(part: Path) -> None:
-        (part / "index.html").unlink()
+        edit_bundle(part, lambda ms: [(i, d) for i, d in ms if i.name != "index.html"])
 
     result = _live_after_rejection(host, tmp_path, tamper=drop)
     assert result["reason"] == "missing-file"
@@ -195,9 +269,7 @@ def test_manifest_signed_by_another_key_is_rejected(host: Host, tmp_path: Path) 
 def test_stolen_ssh_key_cannot_forge_a_manifest(host: Host, tmp_path: Path) -> None:
     # With only the SSH account, an attacker can rewrite manifest.json but not re-sign it.
     def forge(part: Path) -> None:
-        manifest = json.loads((part / "manifest.json").read_text())
-        manifest["files"][0]["sha256"] = "0" * 64
-        (part / "manifest.json").write_bytes(canonical_json(manifest))
+        edit_patch(part, lambda patch: patch["files"][0].update(sha256="0" * 64))
 
     assert _live_after_rejection(host, tmp_path, tamper=forge)["reason"] == "bad-signature"
 
@@ -223,19 +295,93 @@ def test_same_cut_again_is_confirmed_not_rebuilt(host: Host, tmp_path: Path) -> 
     cut = make_cut(tmp_path, "20180701_2000", SITE)
     upload(host, cut)
     host.run()
-    upload(host, cut, only=[])
+    assert upload(host, cut).paths == ()
     [result] = host.run()
     assert result["outcome"] == "already-active"
 
 
 def test_signed_manifest_with_escaping_path_is_rejected(host: Host, tmp_path: Path) -> None:
     def escape(part: Path) -> None:
-        manifest = json.loads((part / "manifest.json").read_text())
-        manifest["files"][0]["path"] = "../../etc/cron.d/x"
-        (part / "manifest.json").write_bytes(canonical_json(manifest))
-        sign_file(host.key, part / "manifest.json")
+        def rename(patch: dict[str, Any]) -> None:
+            patch["files"][0]["path"] = "../../etc/cron.d/x"
+            manifest = apply_patch(
+                json.loads((host.root / "status/manifest.json").read_text()), patch
+            )
+            document = tmp_path / "escaping" / "manifest.json"
+            document.parent.mkdir(exist_ok=True)
+            document.write_bytes(canonical_json(manifest))
+            (part / "manifest.json.sig").write_bytes(sign_file(host.key, document).read_bytes())
+
+        edit_patch(part, rename)
 
     assert _live_after_rejection(host, tmp_path, tamper=escape)["reason"] == "unsafe-path"
+
+
+def _bad_member(info: tarfile.TarInfo, data: bytes = b"") -> Callable[[Path], None]:
+    def add(part: Path) -> None:
+        edit_bundle(part, lambda members: [*members, (info, data)])
+
+    return add
+
+
+def _symlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (tarfile.TarInfo("assets/extra.js"), "extra-member"),
+        (tarfile.TarInfo("../../etc/cron.d/x"), "unsafe-path"),
+        (_symlink("assets/app.js", "/etc/shadow"), "bad-member"),
+        (tarfile.TarInfo("index.html"), "extra-member"),  # a second copy
+    ],
+)
+def test_a_bundle_member_the_manifest_does_not_ask_for_is_rejected(
+    host: Host, tmp_path: Path, member: tarfile.TarInfo, reason: str
+) -> None:
+    result = _live_after_rejection(host, tmp_path, tamper=_bad_member(member, b"new"))
+    assert result["reason"] == reason
+    assert not (tmp_path / "etc").exists()
+
+
+def test_a_truncated_bundle_is_rejected(host: Host, tmp_path: Path) -> None:
+    def truncate(part: Path) -> None:
+        data = (part / BUNDLE_NAME).read_bytes()
+        (part / BUNDLE_NAME).write_bytes(data[: len(data) // 2])
+
+    assert _live_after_rejection(host, tmp_path, tamper=truncate)["reason"] == "bad-bundle"
+
+
+def test_a_bundle_unpacking_past_the_manifest_sizes_is_rejected(host: Host, tmp_path: Path) -> None:
+    def bloat(part: Path) -> None:
+        def padded(members: list[Member]) -> list[Member]:
+            for info, _ in members:
+                info.pax_headers = {"comment": "x" * (4 << 20)}  # 4 MiB for a 3-byte file
+            return members
+
+        edit_bundle(part, padded)
+
+    assert _live_after_rejection(host, tmp_path, tamper=bloat)["reason"] == "oversize"
+
+
+def test_a_patch_against_another_manifest_is_rejected(host: Host, tmp_path: Path) -> None:
+    def rebase(part: Path) -> None:
+        edit_patch(part, lambda patch: patch.update(base="0" * 64))
+
+    assert _live_after_rejection(host, tmp_path, tamper=rebase)["reason"] == "bad-patch-base"
+
+
+def test_a_patch_to_a_host_without_releases_is_rejected(host: Host, tmp_path: Path) -> None:
+    first = prepared(make_cut(tmp_path, "20180701_2000", SITE), host.key)
+    (host.root / "status").mkdir()
+    (host.root / "status" / "manifest.json").write_bytes(first.manifest_bytes)
+    upload(host, make_cut(tmp_path, "20180701_2010", {**SITE, "index.html": "new"}))
+    [result] = host.run()
+    assert (result["outcome"], result["reason"]) == ("rejected", "bad-patch-base")
+    assert not (host.root / "live").exists()
 
 
 def test_partial_upload_is_left_alone_until_complete(host: Host, tmp_path: Path) -> None:
@@ -293,7 +439,7 @@ def test_watchdog_shows_notice_when_no_fresh_cut_arrives_and_a_new_cut_restores(
     [result] = host.run("watchdog")
     assert result["outcome"] == "stale"
     assert host.live_target() == "notice"
-    upload(host, make_cut(tmp_path, "20180701_2010", SITE), only=[])
+    upload(host, make_cut(tmp_path, "20180701_2010", SITE))
     host.run()
     assert host.live_target() == "releases/20180701_2010"
     assert host.status["state"] == "live"
@@ -319,7 +465,7 @@ def test_same_cut_after_a_suspension_is_published_again(host: Host, tmp_path: Pa
     _instruction(host, "suspend-1.json", datetime.now(UTC))
     host.run()
     assert host.live_target() == "notice"
-    upload(host, cut, only=[])  # reinstating when the PREP has no newer cut
+    assert upload(host, cut).paths == ()  # reinstating when the PREP has no newer cut
     [result] = host.run()
     assert result["outcome"] == "activated"
     assert host.live_target() == "releases/20180701_2000"

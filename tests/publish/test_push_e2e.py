@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import subprocess
 import threading
 import time
@@ -28,14 +29,16 @@ from prep_iac.models.difusor import Difusor, HostKey
 from prep_iac.orchestrate.suspension import build_suspension, upload_suspension
 from prep_iac.presets import load_election
 from prep_iac.publish import consistency
-from prep_iac.publish.prepare import PreparedCut, prepare_cut
+from prep_iac.publish.prepare import PreparedCut, bundle, prepare_cut
 from prep_iac.publish.push import (
+    KNOWN_MANIFESTS,
     Credentials,
     NodeResult,
     PushFailure,
     connect,
     push_many,
     push_node,
+    read_bytes,
     read_json,
     read_status,
     sequence,
@@ -122,7 +125,8 @@ def test_first_push_sends_the_whole_cut_and_is_confirmed_live(night: Night) -> N
     cut = night.pushed[-1]
     assert result.ok, result
     assert result.files_sent == len(cut.manifest.files)
-    assert result.bytes_sent >= cut.manifest.total_bytes
+    # One gzipped bundle: the synthetic cut's JSON, SVG and JS shrink several-fold.
+    assert cut.manifest.total_bytes / 4 < result.bytes_sent < cut.manifest.total_bytes * 0.8
     status = read_status(night.difusor, night.difusor.nodes[0], night.credentials)
     assert status is not None and status["cut_id"] == cut.manifest.cut_id
     assert status["state"] == "live"
@@ -131,6 +135,7 @@ def test_first_push_sends_the_whole_cut_and_is_confirmed_live(night: Night) -> N
 
 def test_next_push_sends_only_changed_files_and_links_the_rest(night: Night) -> None:
     before = night.pushed[-1]
+    KNOWN_MANIFESTS.clear()  # the base comes from the host's status/manifest.json
     result = night.push_next()
     after = night.pushed[-1]
     assert result.ok, result
@@ -177,15 +182,17 @@ def _foreign_signature(night: Night, cut: PreparedCut) -> PreparedCut:
 
 
 def raw_upload(night: Night, cut: PreparedCut, leave_out: str | None = None) -> dict[str, object]:
-    """Upload every changed file (but ``leave_out``) and wait for the host's verdict."""
-    old = night.pushed[-1].manifest.by_path()
-    paths = [f.path for f in cut.manifest.files if old.get(f.path) != f and f.path != leave_out]
+    """Upload what the push would (but the file ``leave_out``) and wait for the host's verdict."""
     node = night.difusor.nodes[0]
     with connect(node, night.difusor.sftp_user, night.credentials) as conn:
         sftp = conn.sftp()
         staging = f"/incoming/{cut.manifest.cut_id}{PART_SUFFIX}"
         before = sequence(read_json(sftp, "/status/status.json"))
-        upload(sftp, cut, paths, staging)
+        payload = cut.upload_for(read_bytes(sftp, "/status/manifest.json"))
+        if leave_out is not None:
+            paths = tuple(p for p in payload.paths if p != leave_out)
+            payload = replace(payload, bundle=bundle(cut.directory, paths)[1], paths=paths)
+        upload(sftp, payload, cut.signature, staging)
         complete = f"/incoming/{cut.manifest.cut_id}"
         sftp.rename(staging, complete)
         with contextlib.suppress(PushFailure):  # a rejection is what most callers expect
@@ -240,7 +247,10 @@ def test_a_push_signed_by_another_key_fails_without_retrying(night: Night) -> No
     assert night.served_cut() == night.live
 
 
-def test_a_changed_host_key_fails_the_push_before_any_upload(night: Night) -> None:
+def test_a_changed_host_key_fails_the_push_before_any_upload(
+    night: Night, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="paramiko")
     other = night.work / "other_host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     node = night.difusor.nodes[0]
@@ -256,6 +266,9 @@ def test_a_changed_host_key_fails_the_push_before_any_upload(night: Night) -> No
     )
     assert "pinned" in result.error
     assert result.attempts == 1
+    time.sleep(0.5)  # paramiko's transport thread would log after the push returned
+    noise = [r.getMessage() for r in caplog.records if "Socket exception" in r.getMessage()]
+    assert noise == [], "the socket was closed under paramiko's transport thread"
 
 
 def _link_down_once_uploading(testbed: Testbed, name: str, cut_id: str) -> None:
@@ -280,7 +293,7 @@ def test_a_link_lost_mid_push_is_retried_then_fails_in_budget_and_leftovers_go_n
     live = night.live
     quick = replace(night.credentials, connect_timeout=2.0, stall_timeout=2.0)
     cut_id = night.cut(night.next_index).manifest.cut_id
-    testbed.shape(name, 2)
+    testbed.shape(name, 0.2)  # the delta bundle (~70 kB) takes ~3 s: the cut falls inside it
     cutter = threading.Thread(target=_link_down_once_uploading, args=(testbed, name, cut_id))
     try:
         cutter.start()
