@@ -422,7 +422,9 @@ def test_ruleset_rejected_by_nft_is_never_loaded(deployed: Deployed, runs: list[
     try:
         run = deployed.deploy(check=False)
         assert run.returncode != 0
-        assert "nft -c -f" in run.output and "Error:" in run.output, run.output[-3000:]
+        # The failing operation is named, with nft's own message on the candidate file.
+        assert "nftables ruleset, checked with nft -c" in run.output, run.output[-3000:]
+        assert "nftables.conf.prep-new:" in run.output and "Error: syntax error" in run.output
         after = deployed.root("nft -j list ruleset").stdout.splitlines()
         assert NftablesRuleset().process(after) == loaded
         assert deployed.root("sha256sum /etc/nftables.conf").stdout == on_disk
