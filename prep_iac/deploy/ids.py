@@ -207,15 +207,22 @@ def _suricata(settings: DifusorSettings) -> None:
         dest="/etc/systemd/system/suricata.service.d/prep.conf",
     )
     systemd.daemon_reload(name="systemd reads Suricata's drop-in", _if=unit.did_change)
+    # Once, in a CI drill deploying five fresh hosts at once, the first start failed
+    # ("control process exited with error code"); the package had just started
+    # Suricata itself with Debian's default config. A second try starts it.
     systemd.service(
         name="Suricata running and enabled",
         service=platform.service("suricata"),
         running=True,
         enabled=True,
+        _retries=2,
+        _retry_delay=10,
     )
     systemd.service(
         name="Restart Suricata when its configuration changed",
         service=platform.service("suricata"),
         restarted=True,
         _if=any_changed(rules, yaml, unit),
+        _retries=2,
+        _retry_delay=10,
     )
