@@ -359,12 +359,15 @@ def deploy_all(
 
 
 def deploy_once_more_if_hung(target: Deployed) -> None:
-    """The deploy is idempotent: one that hung (seen once in CI, cause unknown; its log
+    """The deploy is idempotent: one that hung (seen twice in CI, in `apt-get update`; its log
     is kept in ``deploy.log``) is killed and run again, once, before the drill gives up."""
     try:
         target.deploy(timeout=DEPLOY_TIMEOUT_S)
     except DeployHung as exc:
         LOGGER.warning("%s; running the deploy once more", str(exc).splitlines()[0])
+        # Killing pyinfra leaves its remote command running: in CI it was an
+        # `apt-get update` whose lock then failed the second run.
+        target.root("pkill -KILL -x apt-get; pkill -KILL -f '^/usr/lib/apt/methods/'", check=False)
         target.deploy(timeout=DEPLOY_TIMEOUT_S)
 
 

@@ -43,7 +43,9 @@ from .helpers import Night
 from .servers import SftpHost, sftp_server
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-PERIOD_S = 3.0
+# Long enough for a full first push, a suspension attempt on an unreachable host
+# (2 s connect timeout) and the mails on a loaded 2-core CI machine; 3 s was not.
+PERIOD_S = 6.0
 
 
 @pytest.fixture(scope="module")
