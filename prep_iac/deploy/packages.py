@@ -20,4 +20,5 @@ def refresh_lists_if_missing(packages: Iterable[str], name: str) -> None:
     """
     installed = host.get_fact(DebPackages)
     if any(package not in installed for package in packages):
-        apt.update(name=name)
+        # A mirror or proxy that fails a fetch once must not fail the whole deploy.
+        apt.update(name=name, _retries=2, _retry_delay=10)
