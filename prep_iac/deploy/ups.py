@@ -136,6 +136,9 @@ def ups(settings: DifusorSettings) -> None:
             commands=["systemctl restart nut-driver-enumerator.service",
                       "systemctl restart nut-driver.target nut-server.service"],
             _if=any_changed(*driver),
+            # Seen once in CI (five fresh hosts at once): the enumerator's first restart failed.
+            _retries=2,
+            _retry_delay=10,
         )  # fmt: skip
     systemd.service(
         name="upsmon running and enabled",
