@@ -33,6 +33,14 @@ def iec_source_for(host: HostState) -> str:
     return str(IPv4Address(int(host.address) + (1 << 16)))
 
 
+HANG_PROBES = (
+    ("processes", "ps -eo pid,ppid,stat,etime,wchan:24,args --forest"),
+    ("sockets", "ss -tnpo"),
+    ("apt partial lists", "ls -la /var/lib/apt/lists/partial"),
+    ("disk", "df -h /"),
+)
+
+
 class DeployFailed(RuntimeError):
     """pyinfra failed, or printed no summary; the message ends with its output."""
 
@@ -115,6 +123,8 @@ class Deployed:
             try:
                 returncode = process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                sink.write(self.diagnosis())
+                sink.flush()
                 process.kill()
                 process.wait()
                 returncode = None
@@ -129,6 +139,23 @@ class Deployed:
         if check and returncode != 0:
             raise DeployFailed(f"pyinfra exited {returncode}; log {log}:\n{output[-4000:]}")
         return Run(output, seconds, returncode)
+
+    def diagnosis(self) -> str:
+        """What the host and the apt proxy are doing, for the log of a hung deploy: read
+        through nsenter (not SSH, which may be what hangs), each part best effort."""
+        parts = [f"\n=== diagnosis of {self.host.name} at {time.strftime('%H:%M:%S')}"]
+        for title, cmd in HANG_PROBES:
+            try:
+                done = self.testbed.exec(self.host.name, "sh", "-c", cmd, check=False)
+                parts.append(f"--- {title}\n{done.stdout}{done.stderr}")
+            except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+                parts.append(f"--- {title}: {exc}")
+        for name in ("apt-cacher.log", "apt-cacher.err", "stdout.log"):
+            path = self.testbed.settings.proxy_log / name
+            with contextlib.suppress(OSError):
+                tail = path.read_text(errors="replace").splitlines()[-40:]
+                parts.append(f"--- proxy {path}\n" + "\n".join(tail))
+        return "\n".join(parts) + "\n"
 
     def root(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.testbed.ssh(self.host.name, command, check=check, timeout=60)

@@ -6,7 +6,9 @@ than one proxy per testbed, lets concurrent testbeds (a test run and a drill)
 use one persistent cache without two processes writing the same files. It runs
 as its own process with its own config directory (``-c``), listens only on the
 testbed proxy address (198.19.255.1, on loopback) and keeps its cache
-under ``/var/cache/prep-iac/apt-cacher-ng`` across runs.
+under ``/var/cache/prep-iac/apt-cacher-ng`` across runs, and its logs under
+``/var/log/prep-iac/apt-cacher-ng`` (they outlive the proxy: a fetch that stalled
+in a test run can be read after its teardown).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def release(settings: TestbedSettings, user: str) -> None:
 def _start(settings: TestbedSettings) -> int:
     _stop(settings, None)  # a stray from a crash would hold the port
     conf = settings.proxy_root / "conf"
-    log_dir = settings.proxy_root / "log"
+    log_dir = settings.proxy_log
     log_dir.mkdir(parents=True, exist_ok=True)
     settings.apt_cache.mkdir(parents=True, exist_ok=True)
     render.write(
@@ -111,6 +113,8 @@ def _start(settings: TestbedSettings) -> int:
     # a local address are delivered locally, with no forwarding enabled.
     run(["ip", "addr", "replace", _address(settings), "dev", "lo", "label", settings.proxy_label])
     with (log_dir / "stdout.log").open("ab") as out:
+        out.write(f"=== started {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode())
+        out.flush()
         process = subprocess.Popen(
             ["apt-cacher-ng", "-c", str(conf)],
             stdin=subprocess.DEVNULL,

@@ -42,7 +42,11 @@ class TestbedSettings(BaseModel):
     )
     proxy_root: Path = Field(
         default=Path("/var/lib/prep-iac/apt-cacher-ng"),
-        description="The shared proxy's config, log and user list (removed with its last user).",
+        description="The shared proxy's config and user list (removed with its last user).",
+    )
+    proxy_log: Path = Field(
+        default=Path("/var/log/prep-iac/apt-cacher-ng"),
+        description="apt-cacher-ng's logs; kept after teardown, so a stalled fetch can be read.",
     )
     run_dir: Path = Field(default=Path("/run/prep-iac"), description="Lock files.")
     suite: str = "bookworm"

@@ -36,7 +36,7 @@ def test_installs_a_package_from_main_and_one_from_backports(testbed: Testbed) -
     installed = policy.split("***", 1)[1].splitlines()
     assert "bpo12" in installed[0]
     assert "bookworm-backports/main" in installed[1]
-    log = (testbed.settings.proxy_root / "log" / "apt-cacher.log").read_text()
+    log = (testbed.settings.proxy_log / "apt-cacher.log").read_text()
     assert "hello_" in log and BACKPORTS_ONLY in log
 
 
