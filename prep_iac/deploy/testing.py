@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -116,6 +117,8 @@ class Deployed:
             process = subprocess.Popen(
                 [sys.executable, "-m", "pyinfra", "-y", str(self.inventory), "deploys/difusor.py"],
                 cwd=self.project,
+                # Unbuffered: the log of a run killed at the timeout shows how far it got.
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -104,8 +104,9 @@ def personalise(
 def cgroup_parent() -> Path | None:
     """Where hosts' memory cgroups go: below the caller's own, so its limits still apply.
 
-    Only for measuring: nspawn runs with ``--keep-unit`` and creates no cgroup of
-    its own here. None when the machine has no memory controller to use.
+    nspawn runs with ``--keep-unit``: it makes no cgroup of its own for a host,
+    only its ``payload`` and ``supervisor`` below the cgroup it starts in. None
+    when the machine has no memory controller to use.
     """
     base: Path | None = None
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -116,6 +117,35 @@ def cgroup_parent() -> Path | None:
         if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
             base = Path("/sys/fs/cgroup") / path.lstrip("/")  # cgroup v2, unless v1 follows
     return None if base is None else base / "prep-iac"
+
+
+def _hierarchy_root(controllers: str) -> Path | None:
+    """Where the hierarchy of a ``/proc/self/cgroup`` line is mounted, if systemd uses it."""
+    if controllers == "name=systemd":
+        return Path("/sys/fs/cgroup/systemd")  # cgroup v1 or hybrid: systemd's own tree
+    if controllers == "":
+        for root in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")):  # hybrid, v2
+            if (root / "cgroup.controllers").exists():
+                return root
+    return None
+
+
+def supervision_parents() -> list[Path]:
+    """Where hosts' cgroups go in each hierarchy that the hosts' systemd manages units in."""
+    parents = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        root = _hierarchy_root(controllers)
+        if root is not None:
+            parents.append(root / path.lstrip("/") / "prep-iac")
+    return parents
+
+
+def cgroup_parents() -> list[Path]:
+    """Every existing directory the hosts' cgroups are made in."""
+    memory = cgroup_parent()
+    parents = [*([memory] if memory else []), *supervision_parents()]
+    return [p for p in dict.fromkeys(parents) if p.is_dir()]
 
 
 def memory_cgroup(machine: str) -> Path | None:
@@ -131,6 +161,27 @@ def memory_cgroup(machine: str) -> Path | None:
     return group
 
 
+def host_cgroups(machine: str) -> list[Path]:
+    """The host's own cgroup in every hierarchy its systemd manages units in.
+
+    Without them each host's nspawn put its payload in the same ``/payload``
+    cgroup, so a unit's cgroup (``/payload/system.slice/nut-monitor.service``)
+    held that unit's processes of every host: a host's systemd stopping the unit
+    could neither kill nor wait out the other hosts' processes, and restarts hung
+    for the 90 s stop timeout while five hosts deployed at once (CI saw it as
+    hung deploys and failed Suricata and NUT restarts).
+    """
+    groups = []
+    for parent in supervision_parents():
+        group = parent / machine
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TestbedError(f"host {machine}: cannot create its cgroup {group}: {exc}") from exc
+        groups.append(group)
+    return groups
+
+
 def memory_usage(group: Path) -> int:
     """Bytes charged to ``group``: process memory, kernel memory and page cache it touched."""
     for name in ("memory.usage_in_bytes", "memory.current"):
@@ -140,29 +191,44 @@ def memory_usage(group: Path) -> int:
 
 
 def remove_cgroup(group: Path, timeout: float = 5) -> None:
-    """Remove a host's cgroup once its last process is gone.
+    """Remove a host's cgroup, and the tree its systemd made below it, once empty.
 
     The host's processes may outlive nspawn by a moment while the kernel tears
     its PID namespace down; any still listed are killed (they are the host's).
     """
     deadline = time.monotonic() + timeout
-    while True:
+    while group.is_dir():
+        tree = sorted(
+            (p for p in group.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+        )
         try:
-            group.rmdir()
-            return
-        except FileNotFoundError:
+            for sub in [*tree, group]:
+                with contextlib.suppress(FileNotFoundError):
+                    sub.rmdir()
             return
         except OSError:
             if time.monotonic() > deadline:
                 raise TestbedError(f"cannot remove {group}: processes stay in it") from None
-        try:
-            left = (group / "cgroup.procs").read_text().split()
-        except OSError:
-            left = []
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
+        for sub in [*tree, group]:
+            try:
+                left = (sub / "cgroup.procs").read_text().split()
+            except OSError:
+                left = []
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    if int(pid) > 0:  # 0: a process this pid namespace cannot see
+                        os.kill(int(pid), signal.SIGKILL)
         time.sleep(0.05)
+
+
+JOIN_AND_EXEC = """
+for group; do
+    shift
+    [ "$group" = -- ] && break
+    echo $$ > "$group/cgroup.procs" || exit 1
+done
+exec "$@"
+"""
 
 
 def start(paths: HostPaths, host: HostState) -> int:
@@ -171,10 +237,11 @@ def start(paths: HostPaths, host: HostState) -> int:
     ``--register=no --keep-unit``: there is no system bus on this machine.
     CAP_NET_ADMIN lets the host run nft itself (the difusor deploy does).
     """
-    # Joining the cgroup before exec puts every process of the host in it.
-    enter = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(host.cgroup)]
+    # Joining the host's cgroups before exec puts every process of the host in them.
+    groups = list(dict.fromkeys([*host.cgroups, *([host.cgroup] if host.cgroup else [])]))
+    enter = ["sh", "-c", JOIN_AND_EXEC, "sh", *map(str, groups), "--"]
     cmd = [
-        *(enter if host.cgroup else []),
+        *(enter if groups else []),
         "systemd-nspawn",
         "--quiet",
         "--register=no",

@@ -31,8 +31,7 @@ def of_testbed(
         f"process {pid} (systemd-nspawn)"
         for pid in find_processes("systemd-nspawn", f"{network.NETNS_DIR}/{netns_prefix(name)}")
     ]
-    parent = host.cgroup_parent()
-    if parent is not None and parent.is_dir():
+    for parent in host.cgroup_parents():
         found += [f"cgroup {g}" for g in parent.glob(f"{name}.*")]
     if directory.exists():
         found.append(f"state directory {directory}")

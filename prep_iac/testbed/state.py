@@ -47,6 +47,9 @@ class HostState(BaseModel):
     machine: str
     pid: int | None = None
     cgroup: Path | None = Field(default=None, description="Memory cgroup, for measuring.")
+    cgroups: list[Path] = Field(
+        default_factory=list, description="The host's own cgroup in each hierarchy systemd uses."
+    )
     host_key: str | None = Field(default=None, description="'ssh-ed25519 AAAA...' of the host.")
     phase: Phase = Phase.PLANNED
     faults: dict[str, str] = Field(default_factory=dict, description="Active faults, by kind.")

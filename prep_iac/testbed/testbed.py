@@ -137,6 +137,7 @@ class Testbed:
             h.phase = Phase.MOUNTED
             self._save()
             h.cgroup = machine_host.memory_cgroup(h.machine)
+            h.cgroups = machine_host.host_cgroups(h.machine)
             self._save()
             h.pid = machine_host.start(paths, h)
             h.phase = Phase.STARTED
@@ -192,8 +193,8 @@ class Testbed:
     @staticmethod
     def _remove_cgroups(name: str, hosts: list[HostState]) -> None:
         groups = {h.cgroup for h in hosts if h.cgroup is not None}
-        parent = machine_host.cgroup_parent()
-        if parent is not None and parent.is_dir():
+        groups |= {g for h in hosts for g in h.cgroups}
+        for parent in machine_host.cgroup_parents():
             groups |= set(parent.glob(f"{name}.*"))
         for group in groups:
             if group.is_dir():

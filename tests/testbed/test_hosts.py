@@ -3,6 +3,7 @@ no way out, and another testbed can live beside them."""
 
 from __future__ import annotations
 
+import time
 from ipaddress import ip_interface
 
 import pytest
@@ -34,6 +35,30 @@ def test_hosts_have_their_own_host_key_and_machine_id(testbed: Testbed) -> None:
     keys = {host.host_key for host in testbed.hosts}
     ids = {testbed.ssh(h.name, "cat /etc/machine-id").stdout.strip() for h in testbed.hosts}
     assert len(keys) == len(ids) == len(testbed.hosts)
+
+
+def test_a_unit_stopped_on_one_host_leaves_the_same_unit_on_another_alone(
+    testbed: Testbed,
+) -> None:
+    """Each host's systemd has a cgroup tree of its own: when they shared one, a unit's
+    stop on one host waited (90 s) on that unit's processes in every other host."""
+    first, second = testbed.hosts[0].name, testbed.hosts[1].name
+    unit = "prep-iac-probe"
+    main_pid = f"systemctl show -p MainPID --value {unit}"
+    for name in (first, second):
+        testbed.ssh(name, f"systemd-run --unit={unit} -p TimeoutStopSec=60 sleep 600")
+    try:
+        before = testbed.ssh(second, main_pid).stdout.strip()
+        status = testbed.ssh(first, f"systemctl status {unit} --no-pager", check=False)
+        assert "Input/output error" not in status.stdout + status.stderr
+        assert "sleep 600" in status.stdout
+        start = time.monotonic()
+        testbed.ssh(first, f"systemctl stop {unit}", timeout=120)
+        assert time.monotonic() - start < 10
+        assert testbed.ssh(second, main_pid).stdout.strip() == before != "0"
+    finally:
+        for name in (first, second):
+            testbed.ssh(name, f"systemctl stop {unit}", check=False, timeout=120)
 
 
 def test_every_address_on_every_host_is_in_the_benchmark_range(testbed: Testbed) -> None:
