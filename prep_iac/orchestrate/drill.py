@@ -360,9 +360,10 @@ def deploy_all(
 
 def deploy_once_more_if_hung(target: Deployed) -> None:
     """The deploy is idempotent: one that failed or hung is run again, once, before the
-    drill gives up (its log is kept in ``deploy.log``). Five fresh hosts deployed at
-    once on a 2-core machine saw, in CI, an `apt-get update` hang on the proxy and
-    a service (Suricata, NUT's driver enumerator) fail its first start."""
+    drill gives up (its log is kept in ``deploy.log``). In CI, five fresh hosts
+    deployed at once hung and saw Suricata and NUT fail their first start; the
+    cause was the hosts sharing one cgroup tree (fixed in the testbed), and the
+    retry stays as a guard against a one-off failure of a mirror or a service."""
     try:
         target.deploy(timeout=DEPLOY_TIMEOUT_S)
     except DeployFailed as exc:
