@@ -13,6 +13,7 @@ difusores = (
         ("prep2.difusor.example", {"ssh_hostname": "203.0.113.11", "ha_peers": ["203.0.113.10"]}),
     ],
     {
+        "difusor_id": "uejemplo",  # your id in the IEC's registry, given by the IEC
         "difusor_name": "Universidad Ejemplo",
         "server_names": ["prep.difusor.example"],
         # The difusor's portal frames the PREP (clause I.6).

@@ -26,6 +26,7 @@ difusores = (
                 "ssh_key": str(_bed.key),
                 "ssh_known_hosts_file": str(_bed.known_hosts),
                 "ssh_strict_host_key_checking": "yes",
+                "difusor_id": host.name,  # as in `prep-iac testbed registry`
                 "difusor_name": f"Difusor de pruebas {host.index}",
                 "server_names": [f"{host.name}.testbed.example"],
                 "iec_sources": [f"{host.gateway}/32"],

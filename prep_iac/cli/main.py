@@ -11,7 +11,7 @@ from prep_iac import __version__
 from prep_iac.cli.config import config
 from prep_iac.cli.drill import drill
 from prep_iac.cli.elections import elections
-from prep_iac.cli.orchestrate import disable, events, iec_list, status
+from prep_iac.cli.orchestrate import close_prep, disable, events, iec_list, status
 from prep_iac.cli.publish import host_status, keys, push, sign
 from prep_iac.cli.run import reinstate, run
 from prep_iac.cli.synth import synth
@@ -34,6 +34,7 @@ cli.add_command(testbed)
 cli.add_command(status)
 cli.add_command(events)
 cli.add_command(disable)
+cli.add_command(close_prep)
 cli.add_command(iec_list)
 cli.add_command(keys)
 cli.add_command(sign)

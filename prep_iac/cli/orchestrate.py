@@ -27,7 +27,7 @@ from rich.table import Table
 from prep_iac.models.difusor import DifusorStatus, Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
-from prep_iac.orchestrate import outbox, strikes
+from prep_iac.orchestrate import outbox, runner, strikes
 from prep_iac.orchestrate.iec_list import ListPublisher, S3Target
 from prep_iac.orchestrate.settings import IecListSettings, load_settings
 from prep_iac.orchestrate.store import DifusorState, Event, Store
@@ -246,6 +246,20 @@ def disable(difusor: str, reason: str, operator: str, db_path: Path, registry_pa
             raise click.ClickException(str(exc)) from None
     queued = ", ".join(sorted({a.kind for a in actions}))
     console.print(f"[bold red]disabled[/] {difusor} ({reason}); queued: {queued}")
+
+
+@click.command("close-prep")
+@click.option("--cut", "cut_id", default=None, help="The PREP's last cut id, for the record.")
+@click.option("--operator", default=_operator, help="Who decides (default: the login name).")
+@db_option
+def close_prep(cut_id: str | None, operator: str, db_path: Path) -> None:
+    """Record that the PREP published its last cut: from now on every freshness statement
+    is final ("publicación concluida"), so each difusor keeps its last cut published through
+    the rest of the window and after. The running orchestrator takes it at its next push."""
+    with _open(db_path, must_exist=True) as store:
+        if not runner.close_prep(store, datetime.now(UTC), operator, cut_id=cut_id):
+            raise click.ClickException("the PREP's close is already recorded")
+    console.print(f"PREP closed{f' at cut {cut_id}' if cut_id else ''}: statements are final")
 
 
 @click.group("list")

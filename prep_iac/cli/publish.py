@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from prep_iac.cli.orchestrate import registry_option
 from prep_iac.models.difusor import Difusor, DifusorStatus, Registry
 from prep_iac.models.loading import load_model
 from prep_iac.presets import load_election
+from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import (
     Credentials,
@@ -132,6 +134,13 @@ def push(
     credentials = Credentials(ssh_key, source_address=source_address)
     with tempfile.TemporaryDirectory(prefix="prep-push-") as work:
         cut = prepare_cut(source, chosen, signing_key, Path(work))
+        # The IEC vouches for the cut it pushes, as the orchestrator does each period.
+        statements, unsigned = sign_statements(
+            chosen.id, [d.id for d in targets], cut.manifest.cut_id, cut.manifest.cut_time,
+            datetime.now(UTC), validity(chosen), signing_key,
+        )  # fmt: skip
+        if unsigned:
+            raise click.ClickException(f"cannot sign freshness statements: {unsigned}")
         results = _push_with_progress(
             cut,
             targets,
@@ -139,6 +148,7 @@ def push(
             budget or chosen.transfer_budget_seconds,
             concurrency,
             quiet=as_json,
+            statements=statements,
         )
     if as_json:
         json.dump(
@@ -171,6 +181,7 @@ def _push_with_progress(
     budget: float,
     concurrency: int,
     quiet: bool,
+    statements: dict[str, SignedStatement],
 ) -> list[DifusorResult]:
     """push_many with one progress line per difusor (waiting -> confirmed/failed)."""
     with Progress(
@@ -196,7 +207,9 @@ def _push_with_progress(
                     description=f"{result.difusor}: {word}[/] ({sent} bytes)",
                 )
 
-        return push_many(cut, targets, credentials, budget, concurrency, on_result=done)
+        return push_many(
+            cut, targets, credentials, budget, concurrency, on_result=done, statements=statements
+        )
 
 
 def _summary(results: list[DifusorResult]) -> None:

@@ -34,13 +34,20 @@ from prep_iac.models.difusor import DifusorStatus, Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox, strikes
-from prep_iac.orchestrate.runner import CutSource, PeriodPushes, Runner, default_handlers
+from prep_iac.orchestrate.runner import (
+    CutSource,
+    PeriodPushes,
+    Runner,
+    default_handlers,
+    prep_closed,
+)
 from prep_iac.orchestrate.runner import newest_prepared as newest_cut
 from prep_iac.orchestrate.schedule import Drill, PeriodClock, utc_now
 from prep_iac.orchestrate.service import ServiceUnit, render_unit
 from prep_iac.orchestrate.settings import OrchestratorSettings, load_settings
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
+from prep_iac.publish.freshness import sign_statements, validity
 from prep_iac.publish.push import Credentials, push_difusor
 
 console = Console()
@@ -245,9 +252,17 @@ def reinstate(
         if period is None:
             raise click.ClickException("no period recorded yet: nothing to attach the push to")
         console.print(f"pushing cut {cut.cut_id} to {difusor} ({len(target.nodes)} node(s))")
+        final = prep_closed(store)
+        statements, unsigned = sign_statements(
+            election.id, [difusor], cut.cut_id, cut.cut_time, datetime.now(UTC),
+            None if final else validity(election), key,
+        )  # fmt: skip
+        if unsigned:
+            raise click.ClickException(f"cannot sign {difusor}'s statement: {unsigned[difusor]}")
         result = push_difusor(
-            prepared, target, credentials, election.transfer_budget.total_seconds()
-        )
+            prepared, target, credentials, election.transfer_budget.total_seconds(),
+            statement=statements[difusor],
+        )  # fmt: skip
         now = datetime.now(UTC)
         try:
             strikes.reinstate(store, registry, period.start, result, cut.ref, now, operator)

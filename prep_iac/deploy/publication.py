@@ -22,12 +22,15 @@ from pathlib import Path
 from pyinfra.api.deploy import deploy
 from pyinfra.operations import files, systemd
 
+from prep_iac import wire
 from prep_iac.deploy.rendering import rendered
 from prep_iac.deploy.settings import DifusorSettings
 from prep_iac.hostside import activate
 from prep_iac.presets import load_election
 
 PROGRAM = "/usr/local/lib/prep-iac/prep-activate"
+# The wire formats the program imports, where it looks for them (beside it).
+WIRE = "/usr/local/lib/prep-iac/prep_iac/wire.py"
 CONFIG = "/etc/prep-iac/activate.json"
 ALLOWED_SIGNERS = "/etc/prep-iac/allowed_signers"
 LOG_DIR = "/var/log/prep-iac"
@@ -66,7 +69,7 @@ def publication(settings: DifusorSettings) -> None:
         publication(settings=settings_from_host(host))
     """
     root = settings.publication_root
-    for path in (str(Path(PROGRAM).parent), str(Path(CONFIG).parent)):
+    for path in (str(Path(PROGRAM).parent), str(Path(WIRE).parent), str(Path(CONFIG).parent)):
         files.directory(name=f"{path} root-owned", path=path, user="root", group="root", mode="755")
     files.directory(name=f"{LOG_DIR} for activation records", path=LOG_DIR, mode="750")
     files.put(
@@ -78,11 +81,19 @@ def publication(settings: DifusorSettings) -> None:
         mode="755",
     )
     files.put(
+        name="the wire formats prep-activate imports",
+        src=wire.__file__,
+        dest=WIRE,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    files.put(
         name=f"{len(settings.iec_signing_keys)} IEC signing key(s) in allowed_signers",
         src=rendered(
             "prep-activate-allowed_signers.j2",
-            identity=activate.SIGNER_IDENTITY,
-            namespace=activate.SIGNATURE_NAMESPACE,
+            identity=wire.SIGNER_IDENTITY,
+            namespace=",".join(wire.NAMESPACES),
             keys=[" ".join(key.split()[:2]) for key in settings.iec_signing_keys],
         ),
         dest=ALLOWED_SIGNERS,
@@ -94,6 +105,7 @@ def publication(settings: DifusorSettings) -> None:
             "prep-activate.json.j2",
             root=root,
             election=_election_id(settings),
+            difusor=settings.difusor_id,
             allowed_signers=ALLOWED_SIGNERS,
             keep_releases=settings.keep_releases,
             max_age_seconds=max_age_seconds(settings),

@@ -33,6 +33,7 @@ from pydantic import (
 from pyinfra.api.exceptions import DeployError
 
 from prep_iac.models.loading import ConfigError, Loc, Problem, fail_fields, problems_from_validation
+from prep_iac.wire import DIFUSOR_ID
 
 # Key types sshd accepts for user authentication (``PubkeyAcceptedAlgorithms``
 # in templates/sshd_config.j2): Ed25519 and RSA with SHA-2 signatures.
@@ -128,6 +129,10 @@ class DifusorSettings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    difusor_id: str = Field(
+        pattern=DIFUSOR_ID.pattern,
+        description="The difusor's id in the IEC's registry: statements and suspensions name it.",
+    )
     difusor_name: str = Field(min_length=1, description="Shown on the suspension notice.")
     server_names: list[Hostname] = Field(min_length=1, description="Publication domains.")
     frame_ancestors: list[Origin] = Field(

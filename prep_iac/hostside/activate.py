@@ -1,16 +1,17 @@
 #!/usr/bin/python3
 """Activate uploaded PREP cuts on a difusor host: verify, assemble, switch atomically.
 
-This file runs on the difusor host, installed by the difusor deploy; it needs
-nothing beyond the host's Python 3 standard library and OpenSSH's
-``ssh-keygen -Y verify``. The IEC side imports it for the manifest format, so
-both ends share one definition.
+This file runs on the difusor host, installed by the difusor deploy beside
+the wire formats (``prep_iac/wire.py``, which the IEC side imports too); it
+needs nothing beyond the host's Python 3 standard library and OpenSSH's
+``ssh-keygen -Y verify``.
 
 Layout under the publication root (default ``/srv/prep``)::
 
     incoming/<cut-id>.part/   the IEC's upload in progress (SFTP account writes here)
     incoming/<cut-id>/        a complete upload: bundle.tar(.gz), manifest-patch.json.gz,
                               manifest.json.sig
+    incoming/fresh-*.json     a signed freshness statement (+ .sig), every period
     incoming/suspend-*.json   a signed suspension instruction (+ .sig)
     releases/<cut-id>/        assembled, verified, root-owned releases
     releases/<cut-id>.manifest.json
@@ -40,6 +41,21 @@ are the bytes that were verified when that release was activated.
 The switch of ``live`` is a single rename, so visitors see either the old cut
 or the new one, never a mix. Anything wrong leaves the previous cut live and
 records the reason in ``status.json`` and the log.
+
+**Freshness.** The live cut stays published while the IEC vouches for it: a
+new cut is vouched for ``max_age_seconds`` from its activation by its own
+signed manifest, and each freshness statement (every period, to every node)
+vouches for its validity (``expires_at - issued_at``) counted on this host's
+clock from when it arrived, so a skew between the IEC's clock and this one
+never darkens a portal. The watchdog shows the notice once the newest vouch
+has run out (the IEC cannot reach the host, or stopped vouching for it); the
+next statement or cut brings the results back. A statement naming a newer cut
+than the live one is recorded as ``behind`` in ``status.json`` and keeps the
+live cut published until it runs out. A *final* statement (the PREP closed or
+the publication window ended) has no expiry: the last cut stays published
+from then on, until the difusor's own administrators take it down. A signed
+suspension shows the notice whatever statements say; only a cut pushed again
+(a reinstatement) lifts it.
 """
 
 from __future__ import annotations
@@ -51,8 +67,8 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -60,44 +76,48 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-MANIFEST_FORMAT: Final = "prep-iac-manifest/1"
-PATCH_FORMAT: Final = "prep-iac-manifest-patch/1"
-INSTRUCTION_FORMAT = "prep-iac-instruction/1"
-SIGNATURE_NAMESPACE = "prep-iac-cut"
-SIGNER_IDENTITY = "iec"
-MANIFEST_NAME = "manifest.json"
-PATCH_NAME = "manifest-patch.json.gz"
-BUNDLE_NAME = "bundle.tar"
-SIGNATURE_SUFFIX = ".sig"
-PART_SUFFIX = ".part"
-CUT_ID = re.compile(r"^[0-9]{8}_[0-9]{4}b?$")
+if not __package__:  # run as a program: the wire module is installed beside it (the deploy)
+    # or is the package's own (a checkout); either way under the nearest prep_iac/ folder.
+    _here = Path(__file__).resolve().parents
+    sys.path.insert(0, str(next(d for d in _here if (d / "prep_iac" / "wire.py").is_file())))
+
+from prep_iac.wire import (
+    BUNDLE_NAME,
+    CUT_ID,
+    CUT_NAMESPACE,
+    FRESHNESS_NAMESPACE,
+    INSTRUCTION_NAMESPACE,
+    INSTRUCTION_PREFIX,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MAX_SIGNED_DOCUMENT,
+    PATCH_FORMAT,
+    PATCH_NAME,
+    SIGNATURE_SUFFIX,
+    SIGNER_IDENTITY,
+    STATEMENT_PREFIX,
+    UTC,
+    Rejected,
+    State,
+    apply_patch,
+    canonical_json,
+    instant,
+    iso,
+    parse_statement,
+    parse_suspension,
+    safe_relpath,
+)
+
 CHUNK = 1 << 20
 # What an upload may unpack to beyond its files' bytes: tar headers, padding and
 # long-name records per member; the patch is bounded the same way.
 TAR_OVERHEAD_PER_MEMBER = 4096
 MAX_PATCH_BYTES = 64 << 20
 GZIP_MAGIC = b"\x1f\x8b"
-UTC = timezone.utc  # noqa: UP017 (older host Pythons lack datetime.UTC)
-
-
-class Rejected(ValueError):
-    """An upload or instruction that must not become visible; ``reason`` is a short code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-def canonical_json(data: Any) -> bytes:
-    """The exact bytes that are signed: sorted keys, no spaces, UTF-8, newline."""
-    return (
-        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-    ).encode()
 
 
 def sha256_file(path: Path) -> str:
@@ -112,27 +132,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def instant(text: object) -> datetime:
-    """An ISO 8601 time with offset; anything else sorts before every real time."""
-    try:
-        value = datetime.fromisoformat(str(text))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def safe_relpath(text: str) -> PurePosixPath:
-    """A manifest path that stays inside the release: relative, no '..', no empty parts."""
-    path = PurePosixPath(text)
-    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
-        raise Rejected("unsafe-path", f"manifest path {text!r} escapes the release")
-    return path
-
-
 @dataclass
 class Config:
     root: Path
     election: str
+    difusor: str | None  # statements and instructions must name it
     allowed_signers: Path
     keep_releases: int
     max_age_seconds: int
@@ -159,29 +163,57 @@ class Config:
         return self.root / "status"
 
 
-def verify_signature(config: Config, document: bytes, signature: Path) -> None:
-    """Check the IEC's signing key signed ``document`` (its SSH key alone is not enough).
+def verify_signature(
+    config: Config, document: bytes, signature: Path, namespace: str = CUT_NAMESPACE
+) -> None:
+    """Check the IEC's signing key signed ``document`` in ``namespace`` (its SSH key
+    alone is not enough; a signature made for another kind of document never passes).
 
-    The document is passed as bytes already read: the uploader cannot swap the
-    file between the check and its use.
+    Both the document and the signature are passed as bytes already read (the
+    signature through a private copy): the uploader cannot swap either file
+    between the check and its use.
     """
-    if not signature.is_file():
-        raise Rejected("unsigned", f"{signature.name} is missing")
-    result = subprocess.run(
-        [
-            "ssh-keygen", "-Y", "verify",
-            "-f", str(config.allowed_signers),
-            "-I", SIGNER_IDENTITY,
-            "-n", SIGNATURE_NAMESPACE,
-            "-s", str(signature),
-        ],
-        input=document,
-        capture_output=True,
-        check=False,
-    )  # fmt: skip
+    try:
+        signed = read_small(signature)
+    except FileNotFoundError:
+        raise Rejected("unsigned", f"{signature.name} is missing") from None
+    with tempfile.NamedTemporaryFile(prefix="prep-sig.") as copy:
+        copy.write(signed)
+        copy.flush()
+        result = subprocess.run(
+            [
+                "ssh-keygen", "-Y", "verify",
+                "-f", str(config.allowed_signers),
+                "-I", SIGNER_IDENTITY,
+                "-n", namespace,
+                "-s", copy.name,
+            ],
+            input=document,
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
     if result.returncode != 0:
         message = (result.stderr or result.stdout).decode(errors="replace").strip().splitlines()
         raise Rejected("bad-signature", message[-1] if message else "ssh-keygen refused it")
+
+
+def read_small(path: Path, limit: int = MAX_SIGNED_DOCUMENT) -> bytes:
+    """A small uploaded file's bytes, opened without following a link, never blocking
+    on a FIFO or a device: only a regular file of at most ``limit`` bytes is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        why = f"{path.name}: cannot be opened as a file ({exc.strerror})"
+        raise Rejected("bad-upload", why) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Rejected("bad-upload", f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise Rejected("oversize", f"{path.name} has {info.st_size} bytes (at most {limit})")
+        return handle.read(limit + 1)[:limit]
 
 
 class Bounded:
@@ -210,33 +242,6 @@ def read_patch(staged: Path) -> dict[str, Any]:
     if not isinstance(patch, dict) or patch.get("format") != PATCH_FORMAT:
         raise Rejected("bad-manifest", f"{PATCH_NAME} is not a {PATCH_FORMAT} document")
     return patch
-
-
-def apply_patch(base: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any]:
-    """The full manifest a patch describes: ``base``'s entries, minus removed, plus changed.
-
-    Entries come out sorted by path, the canonical order the IEC signs.
-    """
-    header, changed, removed = patch.get("header"), patch.get("files"), patch.get("removed")
-    if (
-        not isinstance(header, dict)
-        or "files" in header
-        or not isinstance(changed, list)
-        or not isinstance(removed, list)
-        or (base is None and removed)
-    ):
-        raise Rejected("bad-manifest", "malformed manifest patch")
-    entries: dict[str, Any] = {}
-    if base is not None:
-        entries = {str(f["path"]): f for f in base.get("files", []) if isinstance(f, dict)}
-    for path in removed:
-        if entries.pop(str(path), None) is None:
-            raise Rejected("bad-manifest", f"patch removes {path!r}, which the base lacks")
-    for entry in changed:
-        if not isinstance(entry, dict) or set(entry) != {"path", "size", "sha256"}:
-            raise Rejected("bad-manifest", f"malformed manifest entry {entry!r}")
-        entries[str(entry["path"])] = entry
-    return {**header, "files": [entries[p] for p in sorted(entries)]}
 
 
 def read_manifest(config: Config, staged: Path, base: bytes | None) -> dict[str, Any]:
@@ -472,7 +477,7 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
         previous = previous_release(config)
         manifest = read_manifest(config, staged, previous.manifest)
         live_cut = status.get("cut_id")
-        if live_cut == cut_id and status.get("state") == "live" and live_release(config):
+        if live_cut == cut_id and status.get("state") == State.LIVE and live_release(config):
             result = {"outcome": "already-active", "cut_id": cut_id}
             record(config, status, result)
             return result
@@ -487,7 +492,7 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
         point_live(config, release)
         write_atomic(config.status_dir / "manifest.json", manifest_bytes)
         status.update(
-            state="live",
+            state=State.LIVE,
             cut_id=cut_id,
             cut_time=manifest["cut_time"],
             activated_at=now_iso(),
@@ -495,6 +500,8 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
             # The IEC skips downloading status/manifest.json when it knows these bytes.
             manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
         )
+        if instant((status.get("behind") or {}).get("cut_time")) <= instant(manifest["cut_time"]):
+            status.pop("behind", None)
         result = {"outcome": "activated", "cut_id": cut_id}
         record(config, status, result)
         prune(config)
@@ -512,61 +519,139 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
         shutil.rmtree(staged, ignore_errors=True)
 
 
+def signed_document(config: Config, path: Path, namespace: str) -> bytes:
+    """The bytes of an uploaded instruction or statement whose ``.sig`` the IEC made in
+    ``namespace``; a host deployed without its difusor id accepts none."""
+    document = read_small(path)
+    verify_signature(config, document, path.with_name(path.name + SIGNATURE_SUFFIX), namespace)
+    if config.difusor is None:
+        raise Rejected("no-difusor-id", "this host was deployed without its difusor id")
+    return document
+
+
+def consume(path: Path) -> None:
+    """Remove an instruction or statement and its signature once it has been handled."""
+    for done in (path, path.with_name(path.name + SIGNATURE_SUFFIX)):
+        with contextlib.suppress(FileNotFoundError):
+            done.unlink()
+
+
+def refused(config: Config, status: dict[str, Any], path: Path, exc: Rejected) -> dict[str, Any]:
+    result = {"outcome": "rejected", "document": path.name, "reason": exc.reason}
+    result["detail"] = exc.detail
+    record(config, status, result)
+    return result
+
+
 def suspend(config: Config, instruction: Path) -> dict[str, Any]:
     """Apply a signed suspension from the IEC: show the notice instead of results."""
     status = read_status(config)
     try:
-        document = instruction.read_bytes()
-        verify_signature(
-            config, document, instruction.with_name(instruction.name + SIGNATURE_SUFFIX)
-        )
-        data = json.loads(document)
-        if data.get("format") != INSTRUCTION_FORMAT or data.get("action") != "suspend":
-            raise Rejected("bad-instruction", "not a suspension instruction")
-        if data.get("election") != config.election:
-            raise Rejected("bad-instruction", f"election {data.get('election')!r}")
-        if instant(data.get("issued_at")) <= instant(status.get("instruction_at")):
+        document = signed_document(config, instruction, INSTRUCTION_NAMESPACE)
+        assert config.difusor is not None  # signed_document refuses a host without one
+        order = parse_suspension(document, config.election, config.difusor)
+        if order.issued_at <= instant(status.get("instruction_at")):
             raise Rejected("replay", "instruction is not newer than the last one applied")
         point_live(config, config.notice)
         status.update(
-            state="suspended", instruction_at=data["issued_at"], reason=data.get("reason", "")
+            state=State.SUSPENDED, instruction_at=iso(order.issued_at), reason=order.reason
         )
-        result = {"outcome": "suspended", "reason": data.get("reason", "")}
+        result = {"outcome": "suspended", "document": instruction.name, "reason": order.reason}
         record(config, status, result)
         return result
-    except (Rejected, ValueError) as exc:
-        reason = exc.reason if isinstance(exc, Rejected) else "bad-instruction"
-        result = {
-            "outcome": "rejected",
-            "instruction": instruction.name,
-            "reason": reason,
-            "detail": str(exc),
-        }
-        record(config, status, result)
-        return result
+    except Rejected as exc:
+        return refused(config, status, instruction, exc)
     finally:
-        for path in (instruction, instruction.with_name(instruction.name + SIGNATURE_SUFFIX)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        consume(instruction)
+
+
+def freshen(config: Config, path: Path, now: datetime | None = None) -> dict[str, Any]:
+    """Apply a signed freshness statement: the IEC still vouches for this difusor's cut.
+
+    Refused (and logged): unsigned or signed for another namespace, for another
+    election or difusor, malformed, or not newer than the newest one held (a
+    replay, or a statement that arrived after a newer one). Accepted, it is the
+    newest vouch; a host showing the notice because its vouch ran out goes back
+    to its last release. A suspension is never lifted by a statement.
+    """
+    status = read_status(config)
+    try:
+        document = signed_document(config, path, FRESHNESS_NAMESPACE)
+        assert config.difusor is not None  # signed_document refuses a host without one
+        statement = parse_statement(document, config.election, config.difusor)
+        held = status.get("freshness") or {}
+        if statement.issued_at <= instant(held.get("issued_at")):
+            raise Rejected(
+                "replay", f"statement of {iso(statement.issued_at)} is not newer than the one held"
+            )
+        received = now or datetime.now(UTC)
+        status["freshness"] = {**statement.to_json(), "received_at": iso(received)}
+        live_time = instant(status.get("cut_time"))
+        if statement.cut_time > live_time:
+            status["behind"] = {
+                "cut_id": statement.cut_id, "cut_time": statement.cut_time.isoformat(),
+                "since": iso(received),
+            }  # fmt: skip
+        else:
+            status.pop("behind", None)
+        outcome = "fresh"
+        release = last_release(config)
+        if status.get("state") == State.STALE and release is not None:
+            point_live(config, release)
+            status["state"] = State.LIVE
+            outcome = "fresh-again"
+        result = {
+            "outcome": outcome, "document": path.name, "cut_id": statement.cut_id,
+            "issued_at": iso(statement.issued_at), "final": statement.final,
+        }  # fmt: skip
+        record(config, status, result)
+        return result
+    except Rejected as exc:
+        return refused(config, status, path, exc)
+    finally:
+        consume(path)
+
+
+def vouched_until(config: Config, status: dict[str, Any]) -> datetime | None:
+    """Until when the live cut stays published on this host's clock; None: for good.
+
+    The later of: its activation plus ``max_age_seconds`` (its own signed
+    manifest vouches for a new cut that long), and the newest statement's
+    validity counted from when it arrived here. A final statement never runs out.
+    """
+    ends = []
+    if "activated_at" in status:
+        activated = instant(status["activated_at"])
+        ends.append(activated + timedelta(seconds=config.max_age_seconds))
+    fresh = status.get("freshness")
+    if isinstance(fresh, dict):
+        if fresh.get("final") is True:
+            return None
+        validity = instant(fresh.get("expires_at")) - instant(fresh.get("issued_at"))
+        ends.append(instant(fresh.get("received_at")) + validity)
+    return max(ends) if ends else datetime.min.replace(tzinfo=UTC)
 
 
 def watchdog(config: Config, now: datetime | None = None) -> dict[str, Any] | None:
-    """Show the notice when no fresh cut arrived for ``max_age_seconds`` (the host's own clock).
+    """Show the notice once nothing vouches for the live cut any more (``vouched_until``).
 
-    Age counts from activation on this host, not from the cut's stated time, so
-    a correct host is never suspended by a skew between the PREP's clock and its own.
+    Counted on the host's own clock from when each vouch arrived, never from the
+    cut's stated time, so a correct host is never darkened by a skew between
+    the PREP's or the IEC's clock and its own.
     """
     status = read_status(config)
-    if status.get("state") != "live" or "activated_at" not in status:
+    if status.get("state") != State.LIVE or "activated_at" not in status:
         return None
-    age = (
-        (now or datetime.now(UTC)) - datetime.fromisoformat(status["activated_at"])
-    ).total_seconds()
-    if age <= config.max_age_seconds:
+    until = vouched_until(config, status)
+    moment = now or datetime.now(UTC)
+    if until is None or moment <= until:
         return None
     point_live(config, config.notice)
-    status["state"] = "stale"
-    result = {"outcome": "stale", "cut_id": status.get("cut_id"), "age_seconds": int(age)}
+    status["state"] = State.STALE
+    result = {
+        "outcome": "stale", "cut_id": status.get("cut_id"), "vouched_until": iso(until),
+        "late_seconds": int((moment - until).total_seconds()),
+    }  # fmt: skip
     record(config, status, result)
     return result
 
@@ -598,11 +683,18 @@ def staged_cut_time(staged: Path) -> datetime:
         return instant(None)
 
 
-def process(config: Config) -> list[dict[str, Any]]:
-    """Apply complete uploads in cut-time order, then instructions; skip partial uploads.
+def signed_uploads(entries: list[Path], prefix: str) -> list[Path]:
+    """Statements or instructions waiting in ``incoming/``, oldest first (by name)."""
+    return sorted(p for p in entries if p.name.startswith(prefix) and p.name.endswith(".json"))
 
-    Normally one upload is waiting. When several are (the service was down),
-    each is verified in turn, so a bad newest upload cannot hide a good one.
+
+def process(config: Config) -> list[dict[str, Any]]:
+    """Apply complete uploads in cut-time order, then statements, then instructions.
+
+    Partial uploads (``.part``, hidden names) are left alone. Normally one
+    upload is waiting. When several are (the service was down), each is
+    verified in turn, so a bad newest upload cannot hide a good one. Statements
+    follow the cuts they may name, and a suspension comes last, so it wins.
     """
     if not config.incoming.is_dir():
         return []
@@ -610,11 +702,9 @@ def process(config: Config) -> list[dict[str, Any]]:
     uploads = sorted(
         (p for p in entries if p.is_dir() and CUT_ID.match(p.name)), key=staged_cut_time
     )
-    instructions = sorted(
-        p for p in entries if p.is_file() and p.name.startswith("suspend-") and p.suffix == ".json"
-    )
     results = [activate(config, p) for p in uploads]
-    results += [suspend(config, p) for p in instructions]
+    results += [freshen(config, p) for p in signed_uploads(entries, STATEMENT_PREFIX)]
+    results += [suspend(config, p) for p in signed_uploads(entries, INSTRUCTION_PREFIX)]
     return results
 
 
@@ -641,6 +731,7 @@ def load_config(args: argparse.Namespace) -> Config:
     return Config(
         root=root,
         election=election,
+        difusor=args.difusor or data.get("difusor"),
         allowed_signers=Path(
             args.allowed_signers or data.get("allowed_signers", "/etc/prep-iac/allowed_signers")
         ),
@@ -656,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="/etc/prep-iac/activate.json")
     parser.add_argument("--root")
     parser.add_argument("--election")
+    parser.add_argument("--difusor", help="this host's difusor id, as in the IEC's registry")
     parser.add_argument("--allowed-signers")
     parser.add_argument("--log")
     args = parser.parse_args(argv)

@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -60,6 +60,7 @@ from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
 from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
+from prep_iac.publish.freshness import SignedStatement
 from prep_iac.publish.manifest import FileEntry
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import Credentials, DifusorResult, push_many
@@ -291,17 +292,17 @@ class Tamper:
         self, cut: PreparedCut, difusores: list[Difusor], credentials: Credentials,
         budget_s: float, concurrency: int = 8,
         on_result: Callable[[DifusorResult], None] | None = None,
+        statements: Mapping[str, SignedStatement] | None = None,
     ) -> list[DifusorResult]:  # fmt: skip
         victims = self.victims()
         hit = [d for d in difusores if d.id in victims]
         rest = [d for d in difusores if d.id not in victims]
+        args = (credentials, budget_s, concurrency, on_result, statements)
         if not hit:
-            return push_many(cut, rest, credentials, budget_s, concurrency, on_result)
+            return push_many(cut, rest, *args)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            bad = pool.submit(
-                push_many, self.altered(cut), hit, credentials, budget_s, concurrency, on_result
-            )
-            good = pool.submit(push_many, cut, rest, credentials, budget_s, concurrency, on_result)
+            bad = pool.submit(push_many, self.altered(cut), hit, *args)
+            good = pool.submit(push_many, cut, rest, *args)
             return [*good.result(), *bad.result()]
 
 
@@ -334,10 +335,16 @@ def build_registry(scenario: Scenario, bed: Testbed, election: str) -> Registry:
 
 
 def deploy_all(
-    bed: Testbed, stack: ExitStack, work: Path, iec_key: Path, signing_key: Path
-) -> dict[str, Deployed]:
+    bed: Testbed, stack: ExitStack, work: Path, iec_key: Path, signing_key: Path,
+    scenario: Scenario,
+) -> dict[str, Deployed]:  # fmt: skip
     """Every host of ``bed`` provisioned with the real difusor deploy, in parallel, trusting
-    ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``."""
+    ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``;
+    each host as the scenario's difusor it serves, with the drill-scaled age limit
+    (strike limit × the drill's period) that a real host has in real minutes."""
+    difusor_of = {f"difusor-{h}": d.id for d in scenario.difusores for h in d.hosts}
+    election = load_election(scenario.election)
+    max_age = round(election.strike_limit * scenario.period_seconds)
     project = project_root()
     deployed: dict[str, Deployed] = {}
     for host in bed.hosts:
@@ -349,7 +356,9 @@ def deploy_all(
             # The orchestrator connects from the machine's end of each link.
             iec_sources=[f"{host.gateway}/32"],
             iec_signing_keys=[signing_key.with_suffix(".pub").read_text().strip()],
+            difusor_id=difusor_of[host.name],
             difusor_name=f"Difusor del simulacro {host.index}",
+            publication_max_age_seconds=max_age,
         )
         deployed[host.name] = target
     with ThreadPoolExecutor(max_workers=len(deployed)) as pool:
@@ -459,7 +468,7 @@ def run_drill(
             signing_key = generate_signing_key(work / "iec_signing")
             progress("deploying every host (in parallel)")
             mark = time.monotonic()
-            deployed = deploy_all(bed, stack, work, iec_key, signing_key)
+            deployed = deploy_all(bed, stack, work, iec_key, signing_key, scenario)
             result.timings["deploy_s"] = round(time.monotonic() - mark, 1)
             generating.join()
             registry = build_registry(scenario, bed, election.id)

@@ -17,14 +17,24 @@ cut that cannot be read or signed is reported once (``cut-invalid``) and skipped
 **Each period** (``PeriodClock``: the election's window and zone, or a drill):
 
 1. ``open_period`` with the newest cut, prepared (hashed and signed) once per cut;
-2. ``push_many`` to the active difusores ``behind`` that cut, within the transfer
-   budget and the time left; each difusor's result is recorded as it arrives;
+2. ``push_many`` to every active difusor, within the transfer budget and the
+   time left: the cut to nodes that are behind, and to every node a freshness
+   statement signed for its difusor this period (``prep_iac.publish.freshness``),
+   valid for strike limit × period; each difusor's result is recorded as it
+   arrives, and the period is judged by what the nodes confirmed in it;
 3. a newer cut that arrives while the budget still fits becomes the period's cut
    and is pushed too;
 4. at the boundary: ``heartbeat``, ``close_period``, then ``perform_pending``
    (notices, the suspension, the IEC's list).
 
-Outside the window nothing is pushed; the last cut stays published.
+**The PREP's close.** Once the PREP has published its last cut (the operator's
+``prep-iac close-prep``, or the PREP's marker ``SOURCE/<name>.final`` beside a
+complete cut), every statement is *final*: no expiry, "publicación concluida".
+Periods go on being served and judged until the window ends, so a difusor that
+goes dark after the close is still found. When the window ends the loop sends
+every active difusor's nodes one more final statement (event
+``publication-concluded``), so the last cut stays published after the window
+too, whatever the host's clock does; outside the window nothing else is pushed.
 
 **Stopping** (SIGTERM): no new push starts; pushes in flight get ``grace_s`` to
 finish. The event ``orchestrator-stopping`` names the difusores whose push in
@@ -64,17 +74,21 @@ from prep_iac.orchestrate.settings import OrchestratorSettings
 from prep_iac.orchestrate.store import Store
 from prep_iac.orchestrate.strikes import CutRef
 from prep_iac.orchestrate.suspension import SuspensionSender
+from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
 from prep_iac.publish.manifest import CutError, cut_directory
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import Credentials, DifusorResult, push_many
 
 MARKER = ".complete"
+FINAL_MARKER = ".final"  # beside a complete cut: the PREP's last
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
-PARTIAL = (".part", ".partial", ".tmp", MARKER)
+PARTIAL = (".part", ".partial", ".tmp", MARKER, FINAL_MARKER)
+PREP_CLOSED = "prep-closed"
 HEARTBEAT_S = 5.0
 
 Pusher = Callable[..., list[DifusorResult]]
-"""``push_many``'s signature: (cut, difusores, credentials, budget_s, concurrency, on_result)."""
+"""``push_many``'s signature: (cut, difusores, credentials, budget_s, concurrency, on_result,
+statements)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,13 @@ class CutSource:
 
     def mark_invalid(self, path: Path, why: str) -> None:
         self.invalid[path.name] = why
+
+    def closed_by(self) -> FoundCut | None:
+        """The complete cut the PREP marked as its last (``<name>.final``), if any."""
+        for cut in reversed(self.cuts()):
+            if (self.directory / f"{cut.path.name}{FINAL_MARKER}").exists():
+                return cut
+        return None
 
     def _stated(self, path: Path) -> FoundCut | None:
         stat = path.stat()
@@ -215,6 +236,7 @@ class Runner:
                     boundary = self.clock.next_boundary()
                     if boundary is None:
                         outcome = "window-over"
+                        self._conclude()
                         break
                     self._wait_until(boundary, stop)
                     continue
@@ -226,6 +248,7 @@ class Runner:
     def _serve(self, period: Period, stop: threading.Event) -> None:
         for hook in self.on_period_start:
             hook(period)
+        self._note_close()
         report = PeriodPushes(period, None)
         pushed: set[str] = set()
         offered: str | None = ""  # the newest cut last offered to open_period
@@ -250,9 +273,9 @@ class Runner:
                 self._event("cut-missing", period=period.start, cut_id=record.cut_id)
                 continue
             ref = CutRef(record.cut_id, record.cut_time)
-            behind = strikes.behind(self.store, self.registry, ref, self.clock.now())
-            if behind:
-                finished, abandoned = self._push(prepared, behind, period, ref, stop)
+            active = strikes.targets(self.store, self.registry)
+            if active:
+                finished, abandoned = self._push(prepared, active, period, ref, stop)
                 report.results += finished
                 report.abandoned += abandoned
         if stop.is_set():
@@ -326,12 +349,13 @@ class Runner:
         results: queue.Queue[DifusorResult] = queue.Queue()
         failure: list[BaseException] = []
         done = threading.Event()
+        statements = self._statements(difusores, ref, final=self.prep_closed())
 
         def work() -> None:
             try:
                 self.pusher(
                     cut, difusores, self.credentials, self.budget_s(period),
-                    concurrency=self.concurrency, on_result=results.put,
+                    concurrency=self.concurrency, on_result=results.put, statements=statements,
                 )  # fmt: skip
             except BaseException as exc:  # re-raised in the loop's thread
                 failure.append(exc)
@@ -376,6 +400,57 @@ class Runner:
         ]
         return replace(result, nodes=nodes)
 
+    # -- freshness ---------------------------------------------------------------
+
+    def _statements(
+        self, difusores: list[Difusor], ref: CutRef, final: bool
+    ) -> dict[str, SignedStatement]:
+        """This push's statement for each difusor, issued now on the real clock (the
+        hosts' clock); a difusor whose statement cannot be signed gets the cut alone,
+        and the failure is an event (its host's vouch then runs out on its own)."""
+        speed = self.clock.drill.speed if self.clock.drill else 1.0
+        signed, failed = sign_statements(
+            self.election.id, [d.id for d in difusores], ref.cut_id, ref.cut_time,
+            self.clock.clock(), None if final else validity(self.election, speed),
+            self.signing_key,
+        )  # fmt: skip
+        for difusor, error in failed.items():
+            self._event("statement-unsigned", difusor=difusor, cut_id=ref.cut_id, error=error)
+        return signed
+
+    def prep_closed(self) -> bool:
+        """Whether the PREP has published its last cut (``close_prep`` or the marker)."""
+        return prep_closed(self.store)
+
+    def _note_close(self) -> None:
+        """Record the PREP's close once, when the PREP marks its last cut in SOURCE."""
+        if self.prep_closed():
+            return
+        last = self.source.closed_by()
+        if last is not None:
+            close_prep(self.store, self.clock.now(), "prep", cut_id=last.cut_id)
+
+    def _conclude(self) -> None:
+        """The window is over: every active difusor's nodes get a final statement for
+        the newest cut, so its last cut stays published (event ``publication-concluded``)."""
+        newest = self._newest()
+        active = strikes.targets(self.store, self.registry)
+        if newest is None or not active:
+            return
+        found, prepared = newest
+        budget = self.clock.real_seconds(self.election.transfer_budget)
+        statements = self._statements(active, found.ref, final=True)
+        results = self.pusher(
+            prepared, active, self.credentials, budget, concurrency=self.concurrency,
+            statements=statements,
+        )  # fmt: skip
+        self._event(
+            "publication-concluded", cut_id=found.cut_id,
+            confirmed=sorted(r.difusor for r in results if r.ok),
+            failed={r.difusor: sorted({n.error_class for n in r.nodes if not n.ok})
+                    for r in results if not r.ok},
+        )  # fmt: skip
+
     # -- bookkeeping -----------------------------------------------------------
 
     def _perform(self) -> None:
@@ -402,6 +477,23 @@ class Runner:
                 return
             self._sleep(min(left, max(self.poll_s, 5.0)), stop)
             self._heartbeat()
+
+
+def prep_closed(store: Store) -> bool:
+    """Whether the PREP's close is recorded: every freshness statement is final then."""
+    return bool(store.events(kinds=(PREP_CLOSED,)))
+
+
+def close_prep(store: Store, now: datetime, operator: str, cut_id: str | None = None) -> bool:
+    """Record that the PREP has published its last cut; False if it was already closed.
+
+    From the next push on, every freshness statement is final (no expiry).
+    """
+    with store.transaction():
+        if prep_closed(store):
+            return False
+        store.add_event(now, PREP_CLOSED, operator=operator, cut_id=cut_id)
+    return True
 
 
 def default_handlers(

@@ -96,6 +96,10 @@ class PeriodClock:
         self._start = election.window_start.astimezone(UTC)
         self._end = election.window_end.astimezone(UTC)
 
+    def real_seconds(self, election_span: timedelta) -> float:
+        """How long ``election_span`` of election time lasts on the real clock."""
+        return election_span.total_seconds() / (self.drill.speed if self.drill else 1.0)
+
     def now(self) -> datetime:
         """Election time now, in the election's zone."""
         real = self.clock()

@@ -440,12 +440,16 @@ class Store:
         rows = self._db.execute(sql + " ORDER BY finished_at, id", params)
         return [_attempt(r) for r in rows]
 
-    def newest_confirmed_cut(self, difusor: str, node: str, by: datetime) -> datetime | None:
-        """The newest cut time ``node`` confirmed active at or before ``by``."""
+    def newest_confirmed_cut(
+        self, difusor: str, node: str, by: datetime, since: datetime | None = None
+    ) -> datetime | None:
+        """The newest cut time ``node`` confirmed active at or before ``by`` (and, with
+        ``since``, not before it)."""
         row = self._db.execute(
             """SELECT MAX(cut_time) FROM attempts
-               WHERE difusor = ? AND node = ? AND outcome = 'confirmed' AND finished_at <= ?""",
-            (difusor, node, ts(by)),
+               WHERE difusor = ? AND node = ? AND outcome = 'confirmed' AND finished_at <= ?
+                 AND finished_at >= ?""",
+            (difusor, node, ts(by), "" if since is None else ts(since)),
         ).fetchone()
         return _opt_ts(row[0])
 

@@ -11,13 +11,18 @@ Semantics, exactly as implemented:
 - **The period's cut** is the newest cut the PREP had produced when the period
   was opened, or a newer one that arrived while the transfer budget still fit
   before the period's end. A period with no cut at all judges nobody.
-- **Confirmed**: a node confirms a cut when the host reports it active
-  (``activated`` or ``already-active``). A difusor has a cut *node-complete*
-  when every node in the registry has confirmed that cut or a newer one.
-- **Success**: by the period's end the difusor is node-complete at the period's
-  cut or newer. Only the confirmation time counts, not when the push started.
-  When the PREP produced no new cut, an up-to-date difusor succeeds without
-  any transfer; one still missing the latest cut keeps failing.
+- **Confirmed**: every period the orchestrator contacts every node of every
+  active difusor: a node that is behind gets the period's cut, and every node
+  gets the period's signed freshness statement (``prep_iac.publish.freshness``).
+  A node confirms when the host reports the cut active (``activated`` or
+  ``already-active``) and holds the statement. A difusor is *node-complete*
+  in a period when every node in the registry confirmed, within that period,
+  the period's cut or a newer one.
+- **Success**: by the period's end the difusor is node-complete in the period.
+  Only the confirmation time counts, not when the push started. When the PREP
+  produced no new cut, an up-to-date difusor still has to confirm the
+  statement: up to date is not "no contact", so a node that died in a quiet
+  hour fails the period like a failed push.
 - **Failure**: a judged period without success, in which the orchestrator made
   at least one attempt to the difusor (any error: connection, host key, auth,
   disk, timeout, the host's rejection, no confirmation within the budget).
@@ -108,15 +113,6 @@ def targets(store: Store, registry: Registry) -> list[Difusor]:
     """The difusores to push to now: active ones only (disabled and pending get nothing)."""
     active = {s.difusor for s in store.states() if s.status is DifusorStatus.ACTIVE}
     return [d for d in registry.difusores if d.id in active]
-
-
-def behind(store: Store, registry: Registry, cut: CutRef, now: datetime) -> list[Difusor]:
-    """Active difusores not yet node-complete at ``cut``: the ones a period must push to.
-
-    When the PREP produced no new cut, up-to-date difusores need no transfer;
-    the ones still missing the latest cut get it again.
-    """
-    return [d for d in targets(store, registry) if not node_complete(store, d, cut.cut_time, now)]
 
 
 def open_period(
@@ -307,17 +303,20 @@ def _verdict(
         return VerdictKind.SKIPPED
     if period.cut_time is None:
         return VerdictKind.NO_CUT
-    if node_complete(store, difusor, period.cut_time, period.end):
+    if node_complete(store, difusor, period.cut_time, period.start, period.end):
         return VerdictKind.SUCCESS
     if not store.attempts(difusor.id, period.start):
         return VerdictKind.NOT_ATTEMPTED
     return VerdictKind.FAILED
 
 
-def node_complete(store: Store, difusor: Difusor, cut_time: datetime, by: datetime) -> bool:
-    """Every node confirmed, at or before ``by``, the cut of ``cut_time`` or a newer one."""
+def node_complete(
+    store: Store, difusor: Difusor, cut_time: datetime, since: datetime, by: datetime
+) -> bool:
+    """Every node confirmed, between ``since`` and ``by``, the cut of ``cut_time`` or newer."""
     for node in difusor.nodes:
-        newest = store.newest_confirmed_cut(difusor.id, node_key(node.host, node.port), by)
+        key = node_key(node.host, node.port)
+        newest = store.newest_confirmed_cut(difusor.id, key, by, since)
         if newest is None or newest < cut_time:
             return False
     return True

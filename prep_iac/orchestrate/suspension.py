@@ -1,14 +1,17 @@
 """The signed suspension that makes a disabled difusor's portal show the notice (clause III).
 
-The instruction's format is the host side's (``prep_iac.hostside.activate``):
-canonical JSON signed with the IEC's signing key. The host applies
-``incoming/suspend-*.json`` only with a valid ``.sig`` next to it and only if
-it is newer than the last instruction applied, so resending the same file
-after a crash is harmless (the host refuses it as a replay).
+The instruction's format is the wire module's (``prep_iac.wire.Suspension``):
+canonical JSON naming the election and the difusor, signed with the IEC's
+signing key in the instruction namespace. The host applies
+``incoming/suspend-*.json`` only with a valid ``.sig`` next to it, only if it
+names that host's difusor and election, and only if it is newer than the last
+instruction applied, so resending the same file after a crash is harmless (the
+host refuses it as a replay).
 
 Sending is best effort: the difusor was usually disabled because its nodes do
 not answer. The ``suspend`` action stays pending in the outbox and is tried
-again; the host's own staleness watchdog shows the notice meanwhile.
+again; the host's own watchdog shows the notice meanwhile (its freshness
+statement runs out, since the IEC no longer sends it one).
 """
 
 from __future__ import annotations
@@ -18,62 +21,45 @@ import posixpath
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import paramiko
 
-from prep_iac.hostside.activate import INSTRUCTION_FORMAT, SIGNATURE_SUFFIX, canonical_json
 from prep_iac.models.difusor import Difusor, Node, Registry
 from prep_iac.orchestrate.store import Action, parse_ts
-from prep_iac.publish.push import Credentials, connect
+from prep_iac.publish.push import Credentials, connect, upload_signed
 from prep_iac.publish.signing import sign_file
+from prep_iac.wire import INSTRUCTION_NAMESPACE, SIGNATURE_SUFFIX, Suspension, instruction_name
 
 SftpOpener = Callable[[Difusor, Node], AbstractContextManager[paramiko.SFTPClient]]
 
 
-def instruction_name(issued_at: datetime) -> str:
-    """``suspend-20180701T183000123456Z.json``: unique per decision, sorts in time order."""
-    return f"suspend-{issued_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.json"
-
-
 def build_suspension(
-    election: str, reason: str, issued_at: datetime, signing_key: Path, directory: Path
-) -> Path:
+    election: str, difusor: str, reason: str, issued_at: datetime, signing_key: Path,
+    directory: Path,
+) -> Path:  # fmt: skip
     """Write and sign a suspension instruction in ``directory``; return the JSON's path.
 
     + election: the election id the host was deployed for
+    + difusor: the difusor the host was deployed as (hosts refuse another's)
     + reason: shown in the host's status and log (Spanish, for the record)
     + issued_at: the decision's time; hosts refuse anything not newer than the last applied
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / instruction_name(issued_at)
-    data = {
-        "format": INSTRUCTION_FORMAT,
-        "action": "suspend",
-        "election": election,
-        "issued_at": issued_at.astimezone(UTC).isoformat(),
-        "reason": reason,
-    }
-    path.write_bytes(canonical_json(data))
-    sign_file(signing_key, path)
+    path.write_bytes(Suspension(election, difusor, issued_at, reason).to_bytes())
+    sign_file(signing_key, path, INSTRUCTION_NAMESPACE)
     return path
 
 
 def upload_suspension(sftp: paramiko.SFTPClient, difusor: Difusor, instruction: Path) -> str:
-    """Upload an instruction and its signature to ``<publication_path>/incoming/``.
-
-    The signature goes first and the JSON under a hidden name renamed into
-    place, so the host never sees a JSON without its signature, nor half of one.
-    """
-    incoming = posixpath.join(difusor.publication_path, "incoming")
-    final = posixpath.join(incoming, instruction.name)
-    staging = posixpath.join(incoming, f".{instruction.name}.part")
+    """Upload an instruction and its signature to ``<publication_path>/incoming/``."""
     signature = instruction.with_name(instruction.name + SIGNATURE_SUFFIX)
-    sftp.put(str(signature), final + SIGNATURE_SUFFIX)
-    sftp.put(str(instruction), staging)
-    sftp.rename(staging, final)
-    return final
+    return upload_signed(
+        sftp, posixpath.join(difusor.publication_path, "incoming"), instruction.name,
+        instruction.read_bytes(), signature.read_bytes(),
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -111,8 +97,8 @@ class SuspensionSender:
         instruction = self.workdir / difusor.id / instruction_name(issued_at)
         if not instruction.is_file():
             instruction = build_suspension(
-                self.election, action.payload["reason"], issued_at, self.signing_key,
-                instruction.parent,
+                self.election, difusor.id, action.payload["reason"], issued_at,
+                self.signing_key, instruction.parent,
             )  # fmt: skip
         errors = []
         for node in difusor.nodes:

@@ -2,7 +2,7 @@
 
 The manifest is what a difusor host verifies before a cut becomes visible, and
 what the IEC compares with a host's live manifest to send only what changed.
-Its wire format (canonical JSON) is defined once, in ``prep_iac.hostside``.
+Its wire format (canonical JSON) is defined once, in ``prep_iac.wire``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from prep_iac.hostside.activate import (
-    MANIFEST_FORMAT,
-    MANIFEST_NAME,
-    canonical_json,
-    safe_relpath,
-    sha256_file,
-)
+from prep_iac.hostside.activate import sha256_file
 from prep_iac.publish.signing import sign_file
+from prep_iac.wire import MANIFEST_FORMAT, MANIFEST_NAME, canonical_json, safe_relpath
 
 
 class CutError(ValueError):

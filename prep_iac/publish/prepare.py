@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from prep_iac.cuts import CutFormatError, read_cut_time
-from prep_iac.hostside.activate import PATCH_FORMAT, SIGNATURE_SUFFIX, canonical_json
 from prep_iac.models.election import Election
 from prep_iac.publish.manifest import CutError, Manifest, build_manifest, cut_directory
+from prep_iac.wire import PATCH_FORMAT, SIGNATURE_SUFFIX, canonical_json
 
 # Compressing pays below this ratio (PNG and zip members barely shrink).
 WORTH_COMPRESSING = 0.9

@@ -11,7 +11,12 @@ One push to one node:
    write), then rename it to ``incoming/<cut>/``: the host's activation sees
    complete uploads only;
 4. poll ``status/status.json`` until the host reports the cut active, or
-   rejected, or the election's transfer budget runs out.
+   rejected, or the election's transfer budget runs out;
+5. with a freshness statement (the orchestrator sends one every period, to
+   every node, see ``prep_iac.publish.freshness``): upload it the same way
+   (signature first, the JSON renamed into place) and poll until the host
+   reports it held. A node is confirmed only when both hold: the cut is live
+   and the IEC's newest statement for it is accepted.
 
 Failures are retried with backoff inside the budget. Every outcome comes back
 as a ``NodeResult`` with bytes sent, duration and an error class, which the
@@ -32,7 +37,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,15 +47,21 @@ from typing import Any
 import paramiko
 from fabric import Config, Connection
 
-from prep_iac.hostside.activate import (
+from prep_iac.models.difusor import Difusor, HostKey, Node
+from prep_iac.publish.freshness import SignedStatement
+from prep_iac.publish.prepare import PreparedCut, Upload
+from prep_iac.wire import (
     BUNDLE_NAME,
     MANIFEST_NAME,
     PART_SUFFIX,
     PATCH_NAME,
     SIGNATURE_SUFFIX,
+    is_live,
+    iso,
+    sequence,
+    statement_name,
+    vouched_by,
 )
-from prep_iac.models.difusor import Difusor, HostKey, Node
-from prep_iac.publish.prepare import PreparedCut, Upload
 
 POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0)
@@ -335,9 +346,33 @@ def remove_tree(sftp: paramiko.SFTPClient, path: str) -> None:
 
 
 def clean_incoming(sftp: paramiko.SFTPClient, incoming: str) -> None:
+    """Remove what interrupted uploads left: ``<cut>.part/`` directories and the
+    ``.<name>.part`` files of statements and instructions."""
     for entry in sftp.listdir_attr(incoming):
-        if entry.filename.endswith(PART_SUFFIX):
-            remove_tree(sftp, posixpath.join(incoming, entry.filename))
+        if not entry.filename.endswith(PART_SUFFIX):
+            continue
+        path = posixpath.join(incoming, entry.filename)
+        if entry.st_mode is not None and stat.S_ISDIR(entry.st_mode):
+            remove_tree(sftp, path)
+        else:
+            sftp.remove(path)
+
+
+def upload_signed(
+    sftp: paramiko.SFTPClient, incoming: str, name: str, document: bytes, signature: bytes
+) -> str:
+    """Upload a signed statement or instruction as ``incoming/<name>`` (+ ``.sig``).
+
+    The signature goes first and the JSON under a hidden ``.part`` name renamed
+    into place, so the host never sees a JSON without its signature, nor half
+    of one; what an interrupted upload leaves is removed by ``clean_incoming``.
+    """
+    final = posixpath.join(incoming, name)
+    staging = posixpath.join(incoming, f".{name}{PART_SUFFIX}")
+    sftp.putfo(io.BytesIO(signature), final + SIGNATURE_SUFFIX, confirm=False)
+    sftp.putfo(io.BytesIO(document), staging, confirm=False)
+    sftp.rename(staging, final)
+    return final
 
 
 def upload(sftp: paramiko.SFTPClient, payload: Upload, signature: bytes, staging: str) -> int:
@@ -363,19 +398,6 @@ def host_manifest(
     if known is not None:
         return known
     return read_bytes(sftp, posixpath.join(root, "status", MANIFEST_NAME))
-
-
-def is_live(status: dict[str, Any] | None, cut_id: str) -> bool:
-    """Whether a host's status says ``cut_id`` is what it serves now."""
-    return status is not None and status.get("cut_id") == cut_id and status.get("state") == "live"
-
-
-def sequence(status: dict[str, Any] | None) -> int:
-    """The host's count of recorded outcomes (0 before the first)."""
-    try:
-        return int((status or {}).get("sequence", 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 def wait_for_activation(
@@ -415,6 +437,84 @@ def wait_for_activation(
     )
 
 
+def send_statement(
+    sftp: paramiko.SFTPClient, root: str, statement: SignedStatement, deadline: float
+) -> int:
+    """Have the host hold ``statement``; return the bytes sent (0 if it already held it).
+
+    Waits, like a cut, for the host's status to name it as its newest
+    statement, or for a rejection of it recorded after the upload.
+    """
+    status_path = posixpath.join(root, "status", "status.json")
+    issued = iso(statement.statement.issued_at)
+    status = read_json_strict(sftp, status_path)
+    if vouched_by(status) == issued:
+        return 0  # an earlier attempt's upload was applied after the link was lost
+    incoming = posixpath.join(root, "incoming")
+    name = statement_name(statement.statement.issued_at)
+    after = sequence(status)
+    clean_incoming(sftp, incoming)
+    final = upload_signed(sftp, incoming, name, statement.document, statement.signature)
+    kicked = time.monotonic()
+    while time.monotonic() < deadline:
+        status = read_json_strict(sftp, status_path)
+        if vouched_by(status) == issued:
+            return len(statement.document) + len(statement.signature)
+        last = (status or {}).get("last_result") or {}
+        mine = last.get("document") == name and sequence(status) > after
+        if mine and last.get("outcome") == "rejected":
+            raise PushFailure(
+                f"rejected:{last.get('reason', '?')}",
+                f"host rejected statement {name}: {last.get('reason')}: {last.get('detail', '')}",
+                retry=False,
+            )
+        if time.monotonic() - kicked >= KICK_SECONDS:
+            kicked = time.monotonic()
+            with contextlib.suppress(OSError):  # a new path event, as for a cut
+                sftp.chmod(final, 0o640)
+        time.sleep(POLL_SECONDS)
+    raise PushFailure("not-confirmed", f"statement {name} not held before the budget ran out")
+
+
+def send_cut(
+    sftp: paramiko.SFTPClient,
+    cut: PreparedCut,
+    root: str,
+    status: dict[str, Any] | None,
+    full: bool,
+    deadline: float,
+    result: NodeResult,
+) -> None:
+    """Upload ``cut`` to a host whose status is ``status`` and wait until it is active;
+    ``result`` gets the bytes, files and times. ``full`` resends every file."""
+    cut_id = cut.manifest.cut_id
+    status_path = posixpath.join(root, "status", "status.json")
+    incoming = posixpath.join(root, "incoming")
+    complete = posixpath.join(incoming, cut_id)
+    if exists(sftp, complete):
+        # An earlier attempt's complete upload the host has not taken yet
+        # (or is verifying now): let it finish rather than pull it away.
+        wait_for_activation(sftp, status_path, cut_id, deadline, complete, sequence(status))
+        return
+    remote = None if full else host_manifest(sftp, root, status)
+    payload = cut.upload_for(remote)
+    clean_incoming(sftp, incoming)
+    check_space(sftp, incoming, space_needed(cut, payload))
+    staging = posixpath.join(incoming, cut_id + PART_SUFFIX)
+    uploading = time.monotonic()
+    try:
+        result.bytes_sent += upload(sftp, payload, cut.signature, staging)
+    except OSError:
+        check_space(sftp, incoming, SPACE_MARGIN)
+        raise
+    result.files_sent += len(payload.paths)
+    sftp.rename(staging, complete)
+    renamed = time.monotonic()
+    result.upload_s = round(renamed - uploading, 3)
+    wait_for_activation(sftp, status_path, cut_id, deadline, complete, sequence(status))
+    result.activation_s = round(time.monotonic() - renamed, 3)
+
+
 def push_node(
     cut: PreparedCut,
     difusor: Difusor,
@@ -422,15 +522,14 @@ def push_node(
     credentials: Credentials,
     budget_s: float,
     sleep: Callable[[float], None] = time.sleep,
+    statement: SignedStatement | None = None,
 ) -> NodeResult:
-    """Push ``cut`` to one node within ``budget_s`` seconds, retrying with backoff."""
+    """Push ``cut`` (and ``statement``, when given) to one node within ``budget_s``
+    seconds, retrying with backoff; confirmed once the host holds both."""
     result = NodeResult(difusor.id, f"{node.host}:{node.port}", cut.manifest.cut_id)
-    status_path = posixpath.join(difusor.publication_path, "status", "status.json")
     start = time.monotonic()
     deadline = start + budget_s
     root = difusor.publication_path
-    incoming = posixpath.join(root, "incoming")
-    staging = posixpath.join(incoming, cut.manifest.cut_id + PART_SUFFIX)
     full = False  # after a rejection, resend everything: the host's copy may be damaged
     KNOWN_MANIFESTS.remember(cut.manifest_bytes)
     while True:
@@ -443,38 +542,11 @@ def push_node(
                 channel.settimeout(
                     max(1.0, min(credentials.stall_timeout, deadline - time.monotonic()))
                 )
-                status = read_json(sftp, status_path)
-                if is_live(status, cut.manifest.cut_id):
-                    # An earlier attempt's upload was activated after we lost the link.
-                    result.outcome, result.error_class, result.error = "confirmed", "", ""
-                    break
-                complete = posixpath.join(incoming, cut.manifest.cut_id)
-                if exists(sftp, complete):
-                    # An earlier attempt's complete upload the host has not taken yet
-                    # (or is verifying now): let it finish rather than pull it away.
-                    wait_for_activation(
-                        sftp, status_path, cut.manifest.cut_id, deadline, complete, sequence(status)
-                    )
-                    result.outcome, result.error_class, result.error = "confirmed", "", ""
-                    break
-                remote = None if full else host_manifest(sftp, root, status)
-                payload = cut.upload_for(remote)
-                clean_incoming(sftp, incoming)
-                check_space(sftp, incoming, space_needed(cut, payload))
-                uploading = time.monotonic()
-                try:
-                    result.bytes_sent += upload(sftp, payload, cut.signature, staging)
-                except OSError:
-                    check_space(sftp, incoming, SPACE_MARGIN)
-                    raise
-                result.files_sent += len(payload.paths)
-                sftp.rename(staging, complete)
-                renamed = time.monotonic()
-                result.upload_s = round(renamed - uploading, 3)
-                wait_for_activation(
-                    sftp, status_path, cut.manifest.cut_id, deadline, complete, sequence(status)
-                )
-                result.activation_s = round(time.monotonic() - renamed, 3)
+                status = read_json(sftp, posixpath.join(root, "status", "status.json"))
+                if not is_live(status, cut.manifest.cut_id):
+                    send_cut(sftp, cut, root, status, full, deadline, result)
+                if statement is not None:
+                    result.bytes_sent += send_statement(sftp, root, statement, deadline)
             result.outcome, result.error_class, result.error = "confirmed", "", ""
             break
         except PushFailure as exc:
@@ -517,12 +589,19 @@ def _classify(exc: BaseException) -> str:
 
 
 def push_difusor(
-    cut: PreparedCut, difusor: Difusor, credentials: Credentials, budget_s: float
+    cut: PreparedCut,
+    difusor: Difusor,
+    credentials: Credentials,
+    budget_s: float,
+    statement: SignedStatement | None = None,
 ) -> DifusorResult:
-    """Push to every node of one difusor, in parallel."""
+    """Push to every node of one difusor, in parallel (with ``statement``, when given)."""
     with ThreadPoolExecutor(max_workers=len(difusor.nodes)) as pool:
         nodes = list(
-            pool.map(lambda n: push_node(cut, difusor, n, credentials, budget_s), difusor.nodes)
+            pool.map(
+                lambda n: push_node(cut, difusor, n, credentials, budget_s, statement=statement),
+                difusor.nodes,
+            )
         )
     return DifusorResult(difusor.id, cut.manifest.cut_id, nodes)
 
@@ -534,8 +613,10 @@ def push_many(
     budget_s: float,
     concurrency: int = 8,
     on_result: Callable[[DifusorResult], None] | None = None,
+    statements: Mapping[str, SignedStatement] | None = None,
 ) -> list[DifusorResult]:
-    """Push to many difusores with at most ``concurrency`` nodes in flight.
+    """Push to many difusores with at most ``concurrency`` nodes in flight; each gets
+    its own freshness statement from ``statements`` (by difusor id), when given.
 
     Fabric's ``ThreadingGroup`` has no cap; with fifty difusores the IEC's own
     link and CPU would be split fifty ways and every push would miss its budget.
@@ -546,7 +627,8 @@ def push_many(
     lock = threading.Lock()
 
     def run(difusor: Difusor, node: Node) -> None:
-        node_result = push_node(cut, difusor, node, credentials, budget_s)
+        statement = None if statements is None else statements.get(difusor.id)
+        node_result = push_node(cut, difusor, node, credentials, budget_s, statement=statement)
         with lock:
             done[difusor.id].append(node_result)
             if len(done[difusor.id]) < len(difusor.nodes):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from prep_iac.hostside.activate import SIGNATURE_NAMESPACE, SIGNATURE_SUFFIX, SIGNER_IDENTITY
+from prep_iac.wire import CUT_NAMESPACE, NAMESPACES, SIGNATURE_SUFFIX, SIGNER_IDENTITY
 
 
 class SigningError(RuntimeError):
@@ -25,30 +25,42 @@ def generate_signing_key(path: Path, comment: str = "iec-prep-signing") -> Path:
     return path
 
 
-def allowed_signers_line(public_key: Path) -> str:
-    """The ``allowed_signers`` line that lets hosts trust ``public_key`` for cuts only."""
+def allowed_signers_line(public_key: Path, namespaces: tuple[str, ...] = NAMESPACES) -> str:
+    """The ``allowed_signers`` line that lets hosts trust ``public_key`` for the IEC's
+    signed documents (cuts, freshness statements, instructions) and nothing else."""
     key_type, blob, *_ = public_key.read_text().split()
-    return f'{SIGNER_IDENTITY} namespaces="{SIGNATURE_NAMESPACE}" {key_type} {blob}\n'
+    return f'{SIGNER_IDENTITY} namespaces="{",".join(namespaces)}" {key_type} {blob}\n'
 
 
-def sign_file(key: Path, document: Path) -> Path:
-    """Sign ``document`` with ``key``; return the detached signature path (``.sig``)."""
+def sign_file(key: Path, document: Path, namespace: str = CUT_NAMESPACE) -> Path:
+    """Sign ``document`` with ``key`` in ``namespace``; return the detached signature
+    path (``.sig``)."""
     signature = document.with_name(document.name + SIGNATURE_SUFFIX)
     signature.unlink(missing_ok=True)
-    _keygen(
-        ["-q", "-Y", "sign", "-f", str(key), "-n", SIGNATURE_NAMESPACE, str(document)], document
-    )
+    _keygen(["-q", "-Y", "sign", "-f", str(key), "-n", namespace, str(document)], document)
     return signature
 
 
-def verify_file(allowed_signers: Path, document: Path) -> None:
+def sign_bytes(key: Path, document: bytes, namespace: str) -> bytes:
+    """The detached signature of ``document`` (``ssh-keygen -Y sign`` on standard input)."""
+    result = subprocess.run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", namespace],
+        input=document, capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0 or not result.stdout:
+        why = result.stderr.decode(errors="replace").strip() or "no signature written"
+        raise SigningError(f"{key}: ssh-keygen could not sign a {namespace} document: {why}")
+    return result.stdout
+
+
+def verify_file(allowed_signers: Path, document: Path, namespace: str = CUT_NAMESPACE) -> None:
     """Verify ``document`` against its ``.sig`` the way a difusor host does."""
     signature = document.with_name(document.name + SIGNATURE_SUFFIX)
     with document.open("rb") as stdin:
         result = subprocess.run(
             [
                 "ssh-keygen", "-Y", "verify", "-f", str(allowed_signers), "-I", SIGNER_IDENTITY,
-                "-n", SIGNATURE_NAMESPACE, "-s", str(signature),
+                "-n", namespace, "-s", str(signature),
             ],
             stdin=stdin, capture_output=True, text=True, check=False,
         )  # fmt: skip

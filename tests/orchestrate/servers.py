@@ -200,10 +200,11 @@ def _keygen(path: Path) -> Path:
 
 
 @contextmanager
-def sftp_server(directory: Path) -> Iterator[SftpHost]:
-    """paramiko's server side on a loopback socket; accepts only the generated client key."""
+def sftp_server(directory: Path, client_key: Path | None = None) -> Iterator[SftpHost]:
+    """paramiko's server side on a loopback socket; accepts only ``client_key`` (default:
+    one generated here)."""
     host_key = paramiko.Ed25519Key.from_private_key_file(str(_keygen(directory / "host_key")))
-    client_key = _keygen(directory / "client_key")
+    client_key = client_key or _keygen(directory / "client_key")
     allowed = paramiko.Ed25519Key.from_private_key_file(str(client_key))
     root = directory / "sftp-root"
     root.mkdir()

@@ -23,7 +23,6 @@ import pytest
 
 from prep_iac.cuts import generate_night
 from prep_iac.hostside import activate_script
-from prep_iac.hostside.activate import CUT_ID
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
@@ -38,6 +37,7 @@ from prep_iac.presets import load_election
 from prep_iac.publish.push import Credentials, DifusorResult, NodeResult
 from prep_iac.publish.signing import allowed_signers_line, generate_signing_key
 from prep_iac.testbed.registry import to_yaml
+from prep_iac.wire import CUT_ID, INSTRUCTION_PREFIX, STATEMENT_PREFIX
 
 from .helpers import Night
 from .servers import SftpHost, sftp_server
@@ -83,9 +83,16 @@ def drop(cut: Path, source: Path) -> None:
 
 
 @contextmanager
-def host_program(server: SftpHost, signing_key: Path, election: str) -> Iterator[Path]:
-    """Run ``activate.py process`` whenever a complete upload or instruction appears."""
+def host_program(
+    server: SftpHost, signing_key: Path, election: str, difusor: str
+) -> Iterator[Path]:
+    """Run ``activate.py process`` whenever a complete upload, statement or instruction
+    appears, as the host's path unit does, and its watchdog twice a second, as its timer
+    does, with the drill-scaled age limit a drill's hosts get (strike limit × period).
+    Every outcome goes to ``activate.log`` beside the root."""
     root = server.root
+    config = root.parent / "activate.json"
+    config.write_text(json.dumps({"max_age_seconds": int(3 * PERIOD_S)}))
     for name in ("incoming", "notice", "status"):
         (root / name).mkdir(exist_ok=True)
     (root / "notice" / "index.html").write_text("<h1>Publicación suspendida</h1>")
@@ -94,22 +101,32 @@ def host_program(server: SftpHost, signing_key: Path, election: str) -> Iterator
     stop = threading.Event()
 
     def waiting() -> bool:
+        if not (root / "incoming").is_dir():
+            return False  # the test took the host's upload area away
         return any(
-            (p.is_dir() and CUT_ID.match(p.name)) or (p.name.startswith("suspend-") and
-                                                      p.name.endswith(".json"))
+            (p.is_dir() and CUT_ID.match(p.name))
+            or (p.name.startswith((STATEMENT_PREFIX, INSTRUCTION_PREFIX)) and
+                p.name.endswith(".json"))
             for p in (root / "incoming").iterdir()
         )  # fmt: skip
 
+    def program(command: str) -> None:
+        subprocess.run(
+            ["/usr/bin/python3", "-I", "-S", str(activate_script()), command,
+             "--root", str(root), "--election", election, "--difusor", difusor,
+             "--allowed-signers", str(signers), "--log", str(root.parent / "activate.log"),
+             "--config", str(config)],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+
     def watch() -> None:
+        last_watchdog = 0.0
         while not stop.wait(0.05):
             if waiting():
-                subprocess.run(
-                    ["/usr/bin/python3", "-I", "-S", str(activate_script()), "process",
-                     "--root", str(root), "--election", election,
-                     "--allowed-signers", str(signers), "--log", str(root.parent / "activate.log"),
-                     "--config", "/nonexistent"],
-                    capture_output=True, timeout=60, check=False,
-                )  # fmt: skip
+                program("process")
+            if time.monotonic() - last_watchdog >= 0.5:
+                last_watchdog = time.monotonic()
+                program("watchdog")
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -118,6 +135,12 @@ def host_program(server: SftpHost, signing_key: Path, election: str) -> Iterator
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def outcomes(root: Path) -> list[dict[str, Any]]:
+    """What the host program recorded, in order (its log)."""
+    log = root.parent / "activate.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def live_cut(root: Path) -> str | None:
@@ -146,14 +169,13 @@ def registry_with(base: Registry, nodes: dict[str, dict[str, Any]]) -> Registry:
 def hosts(tmp_path: Path, signing_key: Path) -> Iterator[list[tuple[SftpHost, Path]]]:
     """Two loopback difusor hosts sharing one IEC client key."""
     with ExitStack() as stack:
-        found = []
-        for name in ("a", "b"):
+        found: list[tuple[SftpHost, Path]] = []
+        for name, difusor in (("a", "uadec"), ("b", "vanguardia")):
             (tmp_path / name).mkdir()
-            server = stack.enter_context(sftp_server(tmp_path / name))
-            root = stack.enter_context(host_program(server, signing_key, "coahuila-2018"))
+            iec_key = found[0][0].client_key if found else None  # one IEC key for both
+            server = stack.enter_context(sftp_server(tmp_path / name, iec_key))
+            root = stack.enter_context(host_program(server, signing_key, "coahuila-2018", difusor))
             found.append((server, root))
-        # One IEC key for both: the second server accepts the first one's client key.
-        shutil.copyfile(found[0][0].client_key, found[1][0].client_key)
         yield found
 
 
@@ -256,21 +278,39 @@ def test_loop_disables_the_unreachable_difusor_at_its_third_failed_period_only(
     assert [a.kind for a in store.pending_actions() if a.kind == "suspend"] == ["suspend"]
 
 
-def test_up_to_date_difusor_gets_no_transfer_when_the_prep_produced_no_new_cut(
+def test_quiet_hours_keep_the_cut_published_and_a_host_that_dies_in_them_is_struck(
     store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
     signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
 ) -> None:  # fmt: skip
-    (server, root), _ = hosts
-    registry = registry_with(registry, {"uadec": node_at(server)})
+    (server, root), (dying, dying_root) = hosts
+    registry = registry_with(registry, {"uadec": node_at(server), "vanguardia": node_at(dying)})
     source = tmp_path / "source"
-    drop(small_cuts[0], source)
+    drop(small_cuts[0], source)  # the only cut: the PREP pauses for the rest of the night
+
+    def die(period: Period) -> None:  # vanguardia's server dies after the first period
+        if period.index == 1:
+            (dying_root / "incoming").rename(dying_root / "incoming.gone")
+
     runner, stop = make_runner(
-        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 3
-    )
+        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 5,
+        on_period_start=[die],
+    )  # fmt: skip
     runner.run(stop)
-    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 3
-    assert {a.period for a in store.attempts("uadec")} == {drill_election.window_start}
+    # Five periods of 6 s, the host's age limit 18 s: without statements uadec's host
+    # would have shown the notice; every period its node confirmed a statement instead.
+    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 5
+    attempts = store.attempts("uadec")
+    assert len({a.period for a in attempts}) == 5
+    assert all(a.bytes_sent < 1024 and a.files_sent == 0 for a in attempts[1:])
+    assert [r["outcome"] for r in outcomes(root)] == ["activated", *["fresh"] * 5]
     assert live_cut(root) == "20180701_1800"
+    status = json.loads((root / "status" / "status.json").read_text())
+    assert status["freshness"]["cut_id"] == "20180701_1800"
+    assert status["freshness"]["final"] is False
+    # Up to date is not "no contact": the dead host fails each quiet period, as a push would.
+    assert [(v.verdict, v.strikes_after) for v in store.verdicts("vanguardia")] == [
+        ("success", 0), ("failed", 1), ("failed", 2), ("failed", 3), ("disabled", 3),
+    ]  # fmt: skip
 
 
 def test_nothing_is_pushed_before_or_after_the_window(
@@ -309,6 +349,7 @@ def test_stop_during_a_push_records_finished_and_abandoned_and_nobody_is_judged(
     def stuck_pusher(
         cut: Any, difusores: list[Difusor], credentials: Credentials, budget_s: float,
         concurrency: int, on_result: Callable[[DifusorResult], None],
+        statements: dict[str, Any],
     ) -> list[DifusorResult]:  # fmt: skip
         first = difusores[0]
         node = NodeResult(first.id, strikes.node_key(first.nodes[0].host, first.nodes[0].port),
@@ -411,8 +452,8 @@ def test_reinstate_pushes_the_newest_cut_and_reenables_the_difusor(
     for index in range(3):
         night.period(index, {"uadec": True, "vanguardia": False})
     assert night.store.state("vanguardia").status.value == "disabled"
-    # The difusor fixed its server; the registry points at it.
-    (server, root), _ = hosts
+    # The difusor fixed its server (a host deployed as vanguardia); the registry points at it.
+    _, (server, root) = hosts
     registry_file = tmp_path / "registry.yaml"
     registry_file.write_text(
         to_yaml(

@@ -119,15 +119,29 @@ def test_late_confirmation_is_recorded_as_the_reason_of_the_strike(night: Night)
     assert "confirmed on every node only after 2018-07-01T23:10" in strike.detail["error"]
 
 
-def test_only_difusores_behind_the_latest_cut_need_a_push(night: Night) -> None:
-    night.period(0, {"uadec": True, "vanguardia": False})
-    at = night.start(1) + timedelta(seconds=5)
-    assert [d.id for d in strikes.behind(night.store, night.registry, night.cut(0), at)] == [
-        "vanguardia"
-    ]
-    assert [d.id for d in strikes.behind(night.store, night.registry, night.cut(1), at)] == [
-        "uadec", "vanguardia",
-    ]  # fmt: skip
+def test_an_up_to_date_difusor_must_confirm_again_every_period(night: Night) -> None:
+    # Period 0 confirms cut 0; the PREP produces nothing new for periods 1 and 2.
+    night.period(0, {"uadec": True, "vanguardia": True})
+    for index in (1, 2):
+        night.open(index, cut_index=0)
+        night.push("uadec", index, True, cut_index=0)  # its node held the statement
+        night.push("vanguardia", index, False, cut_index=0)  # its server died: no contact
+        night.close(index)
+    verdicts = {d: [v.verdict for v in night.store.verdicts(d)] for d in ("uadec", "vanguardia")}
+    assert verdicts == {
+        "uadec": ["success"] * 3, "vanguardia": ["success", "failed", "failed"],
+    }  # fmt: skip
+    assert night.strikes_of("vanguardia") == 2
+
+
+def test_a_confirmation_in_an_earlier_period_does_not_carry_over(night: Night) -> None:
+    night.period(0, {"uadec": True})
+    night.open(1, cut_index=0)
+    night.push("uadec", 1, True, cut_index=0, offset_s=590, duration_s=30)  # lands in period 2
+    night.close(1)
+    night.open(2, cut_index=0)
+    night.close(2)
+    assert [v.verdict for v in night.store.verdicts("uadec")] == ["success", "failed", "success"]
 
 
 def test_late_confirmation_of_an_older_cut_does_not_satisfy_a_period_with_a_new_cut(
@@ -143,13 +157,21 @@ def test_late_confirmation_of_an_older_cut_does_not_satisfy_a_period_with_a_new_
     assert night.store.state("uadec").last_cut_id == night.cut(0).cut_id
 
 
-def test_no_new_cut_does_not_fail_an_up_to_date_difusor(night: Night) -> None:
+def test_no_new_cut_an_up_to_date_difusor_succeeds_by_confirming_the_statement(
+    night: Night,
+) -> None:
     night.period(0, OK)
     for index in (1, 2, 3):
-        night.open(index, cut_index=0)  # the PREP produced nothing new: nothing is pushed
+        night.open(index, cut_index=0)  # the PREP produced nothing new
+        night.push("uadec", index, True, cut_index=0)  # the node holds this period's statement
         night.close(index)
     assert verdicts(night, "uadec") == ["success"] * 4
     assert [p.new_cut for p in night.store.periods()] == [True, False, False, False]
+    # A period in which the IEC never contacted it is the IEC's omission: no strike.
+    night.open(4, cut_index=0)
+    night.close(4)
+    assert verdicts(night, "uadec")[-1] == "not-attempted"
+    assert night.strikes_of("uadec") == 0
 
 
 def test_a_cut_arriving_after_the_period_began_becomes_its_cut_while_the_budget_fits(

@@ -13,9 +13,15 @@ import pytest
 from prep_iac.hostside import activate_script
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.orchestrate import outbox
-from prep_iac.orchestrate.suspension import SuspensionSender, build_suspension, instruction_name
+from prep_iac.orchestrate.suspension import SuspensionSender, build_suspension
 from prep_iac.publish.push import Credentials
-from prep_iac.publish.signing import allowed_signers_line, generate_signing_key, verify_file
+from prep_iac.publish.signing import (
+    SigningError,
+    allowed_signers_line,
+    generate_signing_key,
+    verify_file,
+)
+from prep_iac.wire import INSTRUCTION_NAMESPACE, instruction_name
 
 from .helpers import Night
 from .servers import SftpHost, sftp_server
@@ -41,7 +47,7 @@ def run_host(root: Path, signers: Path, tmp_path: Path) -> list[dict[str, object
     """The host's ``activate.py process``, as its systemd path unit runs it."""
     result = subprocess.run(
         ["/usr/bin/python3", "-I", "-S", str(activate_script()), "process", "--root", str(root),
-         "--election", ELECTION, "--allowed-signers", str(signers),
+         "--election", ELECTION, "--difusor", "vanguardia", "--allowed-signers", str(signers),
          "--log", str(tmp_path / "activate.log"), "--config", "/nonexistent"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -53,16 +59,20 @@ def test_instruction_is_signed_in_the_hosts_format(
     night: Night, signing_key: Path, tmp_path: Path
 ) -> None:
     at = night.start(3)
-    path = build_suspension(ELECTION, "3 periodos", at, signing_key, tmp_path / "out")
+    path = build_suspension(ELECTION, "vanguardia", "3 periodos", at, signing_key, tmp_path / "out")
     assert path.name == "suspend-20180701T233000000000Z.json" == instruction_name(at)
     data = json.loads(path.read_bytes())
     assert data == {
-        "format": "prep-iac-instruction/1", "action": "suspend", "election": ELECTION,
-        "issued_at": "2018-07-01T23:30:00+00:00", "reason": "3 periodos",
+        "format": "prep-iac-instruction/2", "action": "suspend", "election": ELECTION,
+        "difusor": "vanguardia", "issued_at": "2018-07-01T23:30:00+00:00",
+        "reason": "3 periodos",
     }  # fmt: skip
     signers = tmp_path / "allowed_signers"
     signers.write_text(allowed_signers_line(signing_key.with_suffix(".pub")))
-    verify_file(signers, path)
+    verify_file(signers, path, INSTRUCTION_NAMESPACE)
+    # Signed for instructions only: it does not pass as a cut's manifest signature.
+    with pytest.raises(SigningError):
+        verify_file(signers, path)
 
 
 def test_suspend_action_uploads_over_sftp_and_the_host_shows_the_notice(

@@ -23,19 +23,21 @@ from typing import Any
 import pytest
 
 from prep_iac.hostside import activate_script
-from prep_iac.hostside.activate import (
-    BUNDLE_NAME,
-    INSTRUCTION_FORMAT,
-    MANIFEST_NAME,
-    PATCH_NAME,
-    apply_patch,
-    canonical_json,
-)
 from prep_iac.publish.manifest import build_manifest
 from prep_iac.publish.prepare import PreparedCut, Upload
 from prep_iac.publish.signing import allowed_signers_line, generate_signing_key, sign_file
+from prep_iac.wire import (
+    BUNDLE_NAME,
+    INSTRUCTION_NAMESPACE,
+    MANIFEST_NAME,
+    PATCH_NAME,
+    Suspension,
+    apply_patch,
+    canonical_json,
+)
 
 ELECTION = "coahuila-2018"
+DIFUSOR = "uadec"
 MTY = timedelta(hours=-5)
 
 
@@ -51,7 +53,7 @@ class Host:
         result = subprocess.run(
             [
                 "/usr/bin/python3", "-I", "-S", str(activate_script()), command,
-                "--root", str(self.root), "--election", ELECTION,
+                "--root", str(self.root), "--election", ELECTION, "--difusor", DIFUSOR,
                 "--allowed-signers", str(self.signers), "--log", str(self.log),
                 "--config", "/nonexistent",
             ],
@@ -400,15 +402,10 @@ def test_several_waiting_uploads_are_applied_in_cut_order(host: Host, tmp_path: 
 
 def _instruction(host: Host, name: str, issued_at: datetime) -> None:
     path = host.root / "incoming" / name
-    data = {
-        "format": INSTRUCTION_FORMAT,
-        "action": "suspend",
-        "election": ELECTION,
-        "issued_at": issued_at.isoformat(),
-        "reason": "3 periodos sin actualizar",
-    }
-    path.write_bytes(canonical_json(data))
-    sign_file(host.key, path)
+    path.write_bytes(
+        Suspension(ELECTION, DIFUSOR, issued_at, "3 periodos sin actualizar").to_bytes()
+    )
+    sign_file(host.key, path, INSTRUCTION_NAMESPACE)
 
 
 def test_signed_suspension_shows_the_notice_and_a_replay_is_refused(

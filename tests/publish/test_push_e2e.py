@@ -24,7 +24,6 @@ import pytest
 
 from prep_iac.cuts import copy_cut, generate_night
 from prep_iac.deploy.testing import Deployed, difusor_on
-from prep_iac.hostside.activate import PART_SUFFIX
 from prep_iac.models.difusor import Difusor, HostKey
 from prep_iac.orchestrate.suspension import build_suspension, upload_suspension
 from prep_iac.presets import load_election
@@ -41,12 +40,12 @@ from prep_iac.publish.push import (
     read_bytes,
     read_json,
     read_status,
-    sequence,
     upload,
     wait_for_activation,
 )
 from prep_iac.publish.signing import generate_signing_key, sign_file
 from prep_iac.testbed import Testbed
+from prep_iac.wire import PART_SUFFIX, sequence
 
 pytestmark = pytest.mark.testbed
 
@@ -417,8 +416,9 @@ def test_a_signed_suspension_shows_the_notice_and_a_fresh_cut_brings_results_bac
 ) -> None:
     key = night.signing_key if signer == "iec" else night.deployed.iec_key
     instruction = build_suspension(
-        ELECTION.id, "Prueba de suspensión", datetime.now(UTC), key, night.work / signer
-    )
+        ELECTION.id, night.difusor.id, "Prueba de suspensión", datetime.now(UTC), key,
+        night.work / signer,
+    )  # fmt: skip
     with connect(night.difusor.nodes[0], night.difusor.sftp_user, night.credentials) as conn:
         upload_suspension(conn.sftp(), night.difusor, instruction)
     if signer == "iec":
