@@ -35,7 +35,9 @@ iec_signing_keys: list[str] = []
 election = "coahuila-2018"
 # Releases kept on the host for a quick look back; the live one is never pruned.
 keep_releases = 5
-# The host shows the Spanish notice by itself when its live cut is older than
-# this; None means the election's strike limit × update period (3 × 10 min).
-# Drills with compressed time set e.g. 30.
+# How long a newly activated cut is vouched for by its own signed manifest; the
+# IEC's freshness statements (one every period) vouch after that. The host shows
+# the Spanish notice by itself once nothing vouches for its live cut. None means
+# (strike limit + 1) × update period (4 × 10 min): it runs out as the IEC would
+# disable the difusor, not before. Drills with compressed time set e.g. 80.
 publication_max_age_seconds: int | None = None

@@ -7,6 +7,8 @@ The package layout is the architecture:
 - ``presets``      elections taken from the calls (``coahuila-2017``, ``coahuila-2018``).
 - ``cuts``         PREP cuts: the synthetic generator and the reader of real ones.
 - ``deploy``       pyinfra ``@deploy`` pieces, facts and operations for difusor hosts.
+- ``wire``         the wire formats both ends import (stdlib only): manifest, patch,
+                   freshness statement, suspension, status.
 - ``hostside``     programs that run on difusor hosts (cut activation, watchdog).
 - ``publish``      the IEC side of a push: manifests, signatures, SFTP transfer.
 - ``orchestrate``  periods, the three-strike rule, state, notifications, the IEC's list.

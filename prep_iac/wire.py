@@ -273,7 +273,9 @@ def parse_suspension(data: bytes, election: str, difusor: str) -> Suspension:
 
 def is_live(status: dict[str, Any] | None, cut_id: str) -> bool:
     """Whether a host's status says ``cut_id`` is what it serves now."""
-    return status is not None and status.get("cut_id") == cut_id and status.get("state") == "live"
+    return (
+        status is not None and status.get("cut_id") == cut_id and status.get("state") == State.LIVE
+    )
 
 
 def vouched_by(status: dict[str, Any] | None) -> str | None:

@@ -29,7 +29,8 @@ MARKS = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "disabled": "[bold
 FAULT_LETTERS = {"link-down": "L", "shape": "S", "stop-sshd": "D", "host-key": "K", "tamper": "T"}
 LEGEND = (
     "✓ confirmed  ✗ failed (strike)  ⛔ disabled  – not judged;"
-    " faults: L link down, S slow link, D sshd stopped, K host key changed, T tampered cut"
+    " faults: L link down, S slow link, D sshd stopped, K host key changed, T tampered cut;"
+    " a period marked · had no new cut (the PREP paused or had closed), ∎ the PREP's last cut"
 )
 
 
@@ -41,8 +42,11 @@ def timeline(result: DrillResult) -> Table:
         caption=f"period 0 = {first}, one per update period. {LEGEND}",
     )
     table.add_column("difusor", no_wrap=True)
+    scenario = result.scenario
     for entry in result.periods:
-        table.add_column(str(entry["index"]), justify="center", no_wrap=True)
+        index = int(entry["index"])
+        mark = "∎" if index == scenario.close_at else "·" if scenario.quiet(index) else ""
+        table.add_column(f"{index}{mark}", justify="center", no_wrap=True)
     for difusor, row in result.verdicts.items():
         cells = []
         for index, verdict in enumerate(row):

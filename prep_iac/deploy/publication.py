@@ -9,7 +9,8 @@ switches ``live``. systemd runs it:
   of a complete upload into it) and starts ``prep-activate.service``;
 - ``prep-activate-watchdog.timer`` runs every ``WATCHDOG_INTERVAL`` seconds:
   it activates any upload whose event was missed, then shows the notice when
-  the live cut is older than ``max_age_seconds`` (strike limit × period).
+  nothing vouches for the live cut any more: neither its activation (for
+  ``max_age_seconds``) nor the IEC's newest freshness statement.
 
 Records go to ``/var/log/prep-iac/activate.log`` (and the journal), kept
 ``access_log_retention_days`` by logrotate.
@@ -41,11 +42,12 @@ WATCHDOG_INTERVAL = 15
 
 
 def max_age_seconds(settings: DifusorSettings) -> int:
-    """How old the live cut may get before the host shows the notice on its own."""
+    """How long a newly activated cut is vouched for by its own signed manifest, before
+    freshness statements take over: as long as a statement, (strike limit + 1) × period."""
     if settings.publication_max_age_seconds is not None:
         return settings.publication_max_age_seconds
     election = load_election(settings.election)
-    return election.strike_limit * election.update_period_minutes * 60
+    return (election.strike_limit + 1) * election.update_period_minutes * 60
 
 
 @deploy("PREP publication")

@@ -152,7 +152,8 @@ class DifusorSettings(BaseModel):
     election: str = Field(min_length=1, description="Election preset or YAML file of the cuts.")
     keep_releases: int = Field(ge=2, description="Releases kept on the host, the live one always.")
     publication_max_age_seconds: int | None = Field(
-        ge=1, description="Live cut age before the notice; None: strike limit × period."
+        ge=1,
+        description="A new cut's vouch from its activation; None: (strike limit + 1) × period.",
     )
 
     admin_sources: list[Network] = Field(min_length=1, description="Where admins SSH from.")

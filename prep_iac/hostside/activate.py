@@ -207,13 +207,19 @@ def read_small(path: Path, limit: int = MAX_SIGNED_DOCUMENT) -> bytes:
             raise
         why = f"{path.name}: cannot be opened as a file ({exc.strerror})"
         raise Rejected("bad-upload", why) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Rejected("bad-upload", f"{path.name} is not a regular file")
         if info.st_size > limit:
             raise Rejected("oversize", f"{path.name} has {info.st_size} bytes (at most {limit})")
-        return handle.read(limit + 1)[:limit]
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 class Bounded:
@@ -532,8 +538,11 @@ def signed_document(config: Config, path: Path, namespace: str) -> bytes:
 def consume(path: Path) -> None:
     """Remove an instruction or statement and its signature once it has been handled."""
     for done in (path, path.with_name(path.name + SIGNATURE_SUFFIX)):
-        with contextlib.suppress(FileNotFoundError):
-            done.unlink()
+        if done.is_dir() and not done.is_symlink():  # an upload that is not a file at all
+            shutil.rmtree(done, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                done.unlink()
 
 
 def refused(config: Config, status: dict[str, Any], path: Path, exc: Rejected) -> dict[str, Any]:
@@ -705,7 +714,22 @@ def process(config: Config) -> list[dict[str, Any]]:
     results = [activate(config, p) for p in uploads]
     results += [freshen(config, p) for p in signed_uploads(entries, STATEMENT_PREFIX)]
     results += [suspend(config, p) for p in signed_uploads(entries, INSTRUCTION_PREFIX)]
+    forget_orphans(entries)
     return results
+
+
+def forget_orphans(entries: list[Path], now: datetime | None = None) -> None:
+    """Remove signatures whose document never came (an upload cut after its first file),
+    once they are an hour old on this host's clock; a fresh one may be in flight."""
+    names = {p.name for p in entries}
+    limit = (now or datetime.now(UTC)) - timedelta(hours=1)
+    for path in entries:
+        document = path.name.removesuffix(SIGNATURE_SUFFIX)
+        if document == path.name or document in names:
+            continue
+        with contextlib.suppress(OSError):
+            if datetime.fromtimestamp(path.lstat().st_mtime, UTC) < limit:
+                path.unlink()
 
 
 @contextlib.contextmanager
@@ -736,7 +760,7 @@ def load_config(args: argparse.Namespace) -> Config:
             args.allowed_signers or data.get("allowed_signers", "/etc/prep-iac/allowed_signers")
         ),
         keep_releases=int(data.get("keep_releases", 5)),
-        max_age_seconds=int(data.get("max_age_seconds", 1800)),
+        max_age_seconds=int(data.get("max_age_seconds", 2400)),  # (3 + 1) × 10 min
         log=Path(args.log) if args.log else (Path(log_path) if log_path else None),
     )
 

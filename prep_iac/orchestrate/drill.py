@@ -55,7 +55,14 @@ from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox
 from prep_iac.orchestrate.drill_mail import mail_checks, mail_counts, notify_settings
 from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
-from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
+from prep_iac.orchestrate.runner import (
+    FINAL_MARKER,
+    MARKER,
+    CutSource,
+    PeriodPushes,
+    Runner,
+    default_handlers,
+)
 from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
 from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
 from prep_iac.orchestrate.store import Store
@@ -70,7 +77,8 @@ from prep_iac.testbed.host import HOST_KEY
 from prep_iac.testbed.state import HostState
 
 SCENARIO = "templates/drill.yaml"
-FaultKind = Literal["link-down", "shape", "stop-sshd", "host-key", "tamper"]
+FaultKind = Literal["link-down", "shape", "stop-sshd", "host-key", "tamper", "cut-pause"]
+PREP_FAULTS = ("cut-pause",)  # the PREP's side: no difusor named
 SEED_BUDGET_S = 120.0
 # Five fresh deploys in parallel take 4-5 min on a 2-core machine.
 DEPLOY_TIMEOUT_S = 600.0
@@ -86,12 +94,13 @@ class DrillDifusor(BaseModel):
 
 
 class Fault(BaseModel):
-    """One fault: from period ``start`` for ``periods`` periods, on a difusor (or one node)."""
+    """One fault: from period ``start`` for ``periods`` periods, on a difusor (or one node);
+    ``cut-pause`` is the PREP's: it produces no new cut for those periods."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: FaultKind
-    difusor: str
+    difusor: str | None = Field(default=None, description="None only for the PREP's faults.")
     node: int | None = Field(default=None, description="Node index; None: every node.")
     start: int = Field(ge=0)
     periods: int = Field(default=1, ge=1)
@@ -115,6 +124,9 @@ class Scenario(BaseModel):
     expect_disabled: dict[str, int] = Field(
         default_factory=dict, description="Difusor -> the period at which it must be disabled."
     )
+    close_at: int | None = Field(
+        default=None, ge=1, description="The period whose cut is the PREP's last (then closed)."
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Scenario:
@@ -122,9 +134,16 @@ class Scenario(BaseModel):
         hosts = [h for d in self.difusores for h in d.hosts]
         if len(set(hosts)) != len(hosts) or sorted(hosts) != list(range(1, len(hosts) + 1)):
             raise ValueError(f"hosts must be 1..N, each once; got {hosts}")
-        for fault in [*self.faults]:
-            if fault.difusor not in ids:
+        for fault in self.faults:
+            if (fault.kind in PREP_FAULTS) != (fault.difusor is None):
+                raise ValueError(
+                    f"a {fault.kind} fault names {'no' if fault.difusor else 'a'}"
+                    " difusor: only the PREP's faults (cut-pause) name none"
+                )
+            if fault.difusor is not None and fault.difusor not in ids:
                 raise ValueError(f"fault on unknown difusor {fault.difusor!r}")
+        if self.close_at is not None and self.close_at >= self.periods:
+            raise ValueError(f"close_at {self.close_at} is not before the last period")
         unknown = set(self.expect_disabled) - ids
         if unknown:
             raise ValueError(f"expect_disabled names unknown difusores {sorted(unknown)}")
@@ -133,6 +152,19 @@ class Scenario(BaseModel):
     @property
     def host_count(self) -> int:
         return sum(len(d.hosts) for d in self.difusores)
+
+    def difusor_faults(self) -> list[Fault]:
+        return [f for f in self.faults if f.difusor is not None]
+
+    def cut_dropped(self, index: int) -> bool:
+        """Whether the PREP publishes a new cut as period ``index`` opens."""
+        paused = any(f.kind == "cut-pause" and f.active(index) for f in self.faults)
+        closed = self.close_at is not None and index > self.close_at
+        return not paused and not closed
+
+    def quiet(self, index: int) -> bool:
+        """A period with no new cut: the PREP paused, or closed before it."""
+        return index > 0 and not self.cut_dropped(index)
 
 
 def default_scenario() -> Scenario:
@@ -200,6 +232,8 @@ class Nodes:
     deployed: dict[str, Deployed]
 
     def of(self, fault: Fault) -> list[HostState]:
+        if fault.difusor is None:
+            return []  # the PREP's fault: no host is touched
         hosts = self.hosts[fault.difusor]
         return hosts if fault.node is None else [hosts[fault.node]]
 
@@ -210,6 +244,11 @@ class Faults:
     def __init__(self, bed: Testbed, scenario: Scenario, nodes: Nodes, work: Path) -> None:
         self.bed, self.scenario, self.nodes, self.work = bed, scenario, nodes, work
         self.log: list[str] = []
+        self._down: set[str] = set()
+
+    def links_down(self) -> set[str]:
+        """Hosts whose link is cut now (visitors cannot reach them either)."""
+        return set(self._down)
 
     def __call__(self, period: Period) -> None:
         for fault in self.scenario.faults:
@@ -225,6 +264,7 @@ class Faults:
         name = host.name
         if fault.kind == "link-down":
             (self.bed.link_up if undo else self.bed.link_down)(name)
+            (self._down.discard if undo else self._down.add)(name)
         elif fault.kind == "shape":
             if undo:
                 self.bed.unshape(name)
@@ -264,7 +304,7 @@ class Tamper:
     """
 
     def __init__(self, scenario: Scenario, work: Path) -> None:
-        self.faults = [f for f in scenario.faults if f.kind == "tamper"]
+        self.faults = [f for f in scenario.difusor_faults() if f.kind == "tamper"]
         self.work = work
         self.period = -1
 
@@ -272,7 +312,7 @@ class Tamper:
         self.period = period.index
 
     def victims(self) -> set[str]:
-        return {f.difusor for f in self.faults if f.active(self.period)}
+        return {f.difusor for f in self.faults if f.difusor and f.active(self.period)}
 
     def altered(self, cut: PreparedCut) -> PreparedCut:
         target = self.work / "tampered" / cut.manifest.cut_id
@@ -341,10 +381,10 @@ def deploy_all(
     """Every host of ``bed`` provisioned with the real difusor deploy, in parallel, trusting
     ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``;
     each host as the scenario's difusor it serves, with the drill-scaled age limit
-    (strike limit × the drill's period) that a real host has in real minutes."""
+    ((strike limit + 1) × the drill's period) that a real host has in real minutes."""
     difusor_of = {f"difusor-{h}": d.id for d in scenario.difusores for h in d.hosts}
     election = load_election(scenario.election)
-    max_age = round(election.strike_limit * scenario.period_seconds)
+    max_age = round((election.strike_limit + 1) * scenario.period_seconds)
     project = project_root()
     deployed: dict[str, Deployed] = {}
     for host in bed.hosts:
@@ -438,6 +478,25 @@ class Recorder:
             }
         self.result.periods.append(entry)
 
+    def sample(self, index: int, unreachable: set[str]) -> None:
+        """What every host shows at the end of period ``index``: through HTTP, as a visitor
+        sees it, or, for a host whose link is cut, from inside (its ``live`` link)."""
+        seen: dict[str, dict[str, str]] = {}
+        for name, target in self.nodes.deployed.items():
+            if name in unreachable:
+                done = target.testbed.exec(name, "readlink", "/srv/prep/live", check=False)
+                link = done.stdout.strip()
+                serving = "notice" if link == "notice" else link.rpartition("/")[2] or "?"
+                seen[name] = {"via": "inside", "serving": serving}
+                continue
+            try:
+                _, corte, page = served(target)
+            except OSError as exc:
+                seen[name] = {"via": "http", "serving": f"? {exc}"}
+                continue
+            seen[name] = {"via": "http", "serving": "notice" if NOTICE_TEXT in page else corte}
+        self.result.periods[-1]["sampled"] = seen
+
 
 def run_drill(
     scenario: Scenario, work: Path, name: str = "drill", stop: threading.Event | None = None,
@@ -508,12 +567,17 @@ def _night(
     recorder = Recorder(result, nodes, scenario)
 
     def drop_cut(period: Period) -> None:  # the PREP's side: the period's cut, then its marker
+        if not scenario.cut_dropped(period.index):
+            return  # paused, or closed: no new cut
         cut = night[period.index]
         cut.rename(source / cut.name)
         (source / f"{cut.name}{MARKER}").touch()
+        if period.index == scenario.close_at:  # the PREP's last cut: it closes
+            (source / f"{cut.name}{FINAL_MARKER}").touch()
 
     def done(report: PeriodPushes) -> None:
         recorder(report)
+        recorder.sample(report.period.index, faults.links_down())
         failed = sorted(r.difusor for r in report.results if not r.ok)
         progress(f"period {report.period.index:2d} cut {report.cut_id}: failed {failed or '-'}")
         if report.period.index >= scenario.periods - 1:
@@ -642,10 +706,11 @@ def _checks(
     others = sorted(set(disabled) - set(scenario.expect_disabled))
     checks.append(Check("nobody else disabled", not others, f"also disabled: {others or 'none'}"))
     checks.append(_list_check(listing, scenario))
-    for fault in scenario.faults:
+    for fault in scenario.difusor_faults():
         if fault.difusor in scenario.expect_disabled:
             continue
         checks.append(_fault_check(fault, result, store, registry, election))
+    checks += _notice_checks(scenario, nodes, result)
     for entry in registry.difusores:
         if entry.id in scenario.expect_disabled:
             continue
@@ -662,6 +727,70 @@ def _checks(
             )
         )
     return checks
+
+
+def _notice_checks(scenario: Scenario, nodes: Nodes, result: DrillResult) -> list[Check]:
+    """From the hosts sampled every period: no active difusor's portal ever went dark, in
+    quiet periods (a PREP pause, after its close) or any other; a disabled difusor that
+    the IEC cannot reach shows the notice by itself once its last statement runs out."""
+    checks = []
+    active = {h.name for d, hosts in nodes.hosts.items() if d not in scenario.expect_disabled
+              for h in hosts}  # fmt: skip
+    dark, quiet_samples = [], 0
+    for entry in result.periods:
+        for name, seen in entry.get("sampled", {}).items():
+            if name not in active:
+                continue
+            quiet_samples += scenario.quiet(int(entry["index"]))
+            if seen["serving"] == "notice":
+                dark.append(f"{name} at period {entry['index']}")
+    checks.append(
+        Check(
+            "no active difusor ever showed the notice (quiet periods included)",
+            not dark and quiet_samples > 0,
+            f"{quiet_samples} samples in quiet periods; dark: {dark or 'none'}",
+        )
+    )
+    if scenario.close_at is not None:
+        checks.append(_close_check(scenario, nodes, result))
+    for difusor, at in scenario.expect_disabled.items():
+        inside = [
+            (int(e["index"]), name, seen["serving"])
+            for e in result.periods if int(e["index"]) > at
+            for name, seen in e.get("sampled", {}).items()
+            if seen["via"] == "inside" and name in {h.name for h in nodes.hosts[difusor]}
+        ]  # fmt: skip
+        if not inside:
+            continue  # the scenario gave it back its link at once: nothing to see from inside
+        alone = [i for i, _, serving in inside if serving == "notice"]
+        checks.append(
+            Check(
+                f"{difusor} shows the notice by itself while the IEC cannot reach it",
+                bool(alone),
+                f"seen from inside after its disabling: {inside}",
+            )
+        )
+    return checks
+
+
+def _close_check(scenario: Scenario, nodes: Nodes, result: DrillResult) -> Check:
+    """After the PREP's close every active difusor's host holds a final statement (no
+    expiry: it keeps its last cut published through the rest of the window and after)."""
+    holding = {}
+    for difusor, hosts in nodes.hosts.items():
+        if difusor in scenario.expect_disabled:
+            continue
+        for host in hosts:
+            target = nodes.deployed[host.name]
+            done = target.testbed.exec(host.name, "cat", "/srv/prep/status/status.json")
+            fresh = json.loads(done.stdout).get("freshness") or {}
+            holding[host.name] = (fresh.get("cut_id"), fresh.get("final"))
+    last = result.periods[-1]["cut_id"] if result.periods else None
+    ok = bool(holding) and set(holding.values()) == {(last, True)}
+    return Check(
+        f"after the PREP's close (period {scenario.close_at}) every active host holds a final"
+        " statement for the last cut", ok, f"{holding} (last cut {last})",
+    )  # fmt: skip
 
 
 def _host_name(nodes: Nodes, difusor: str, address: str) -> str:
@@ -688,6 +817,7 @@ def _list_check(listing: Path, scenario: Scenario) -> Check:
 def _fault_check(
     fault: Fault, result: DrillResult, store: Store, registry: Registry, election: Election
 ) -> Check:
+    assert fault.difusor is not None  # the PREP's faults have their own checks
     row = result.verdicts.get(fault.difusor, [])
     window = [i for i in range(fault.start, fault.start + fault.periods) if i < len(row)]
     after = fault.start + fault.periods

@@ -20,7 +20,7 @@ cut that cannot be read or signed is reported once (``cut-invalid``) and skipped
 2. ``push_many`` to every active difusor, within the transfer budget and the
    time left: the cut to nodes that are behind, and to every node a freshness
    statement signed for its difusor this period (``prep_iac.publish.freshness``),
-   valid for strike limit × period; each difusor's result is recorded as it
+   valid for (strike limit + 1) × period; each difusor's result is recorded as it
    arrives, and the period is judged by what the nodes confirmed in it;
 3. a newer cut that arrives while the budget still fits becomes the period's cut
    and is pushed too;

@@ -2,8 +2,9 @@
 
 A statement (``prep_iac.wire.Statement``) names the election, the difusor,
 the cut the IEC says is current, when it was issued and until when it holds:
-``issued_at + strike limit × period`` (in real seconds, so a drill's compressed
-periods give a compressed expiry), or no expiry once the PREP has closed or
+``issued_at + (strike limit + 1) × period`` (``validity``: it runs out when the
+IEC would disable the difusor, not a period earlier; in real seconds, so a
+drill's compressed periods give a compressed expiry), or no expiry once the PREP has closed or
 the publication window has ended (``final``). It is signed in its own
 namespace (``prep-iac-freshness``), so neither a cut's nor an instruction's
 signature can pass for one, and it is a few hundred bytes on the wire.
@@ -49,9 +50,12 @@ def sign_statement(statement: Statement, signing_key: Path) -> SignedStatement:
 
 
 def validity(election: Election, speed: float = 1.0) -> timedelta:
-    """How long a statement vouches: strike limit × period (``speed``: a drill's, on the
-    real clock), so a host the IEC cannot reach shows the notice as it is disabled."""
-    return election.period * election.strike_limit / speed
+    """How long a statement vouches (``speed``: a drill's, on the real clock): the rest of
+    the period it is issued in plus strike limit × period, i.e. ``(strike_limit + 1) ×
+    period``. A difusor last confirmed in period k is disabled at the end of period
+    k + strike_limit; its host's vouch runs out right then, never before: a difusor
+    that fails twice and recovers in the third period never shows the notice."""
+    return election.period * (election.strike_limit + 1) / speed
 
 
 def sign_statements(

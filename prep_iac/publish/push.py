@@ -56,6 +56,7 @@ from prep_iac.wire import (
     PART_SUFFIX,
     PATCH_NAME,
     SIGNATURE_SUFFIX,
+    State,
     is_live,
     iso,
     sequence,
@@ -543,7 +544,11 @@ def push_node(
                     max(1.0, min(credentials.stall_timeout, deadline - time.monotonic()))
                 )
                 status = read_json(sftp, posixpath.join(root, "status", "status.json"))
-                if not is_live(status, cut.manifest.cut_id):
+                # A host showing the notice only because its vouch ran out holds the
+                # cut still: the statement alone brings it back.
+                stale = (status or {}).get("state") == State.STALE
+                has_cut = (status or {}).get("cut_id") == cut.manifest.cut_id
+                if not (is_live(status, cut.manifest.cut_id) or (statement and stale and has_cut)):
                     send_cut(sftp, cut, root, status, full, deadline, result)
                 if statement is not None:
                     result.bytes_sent += send_statement(sftp, root, statement, deadline)

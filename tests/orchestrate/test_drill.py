@@ -11,6 +11,7 @@ import pytest
 
 from prep_iac.orchestrate.drill import default_scenario, run_drill
 from prep_iac.testbed.pytest_plugin import require_testbed_machine
+from prep_iac.wire import CUT_ID
 
 pytestmark = [pytest.mark.testbed, pytest.mark.timeout(1800)]
 
@@ -96,3 +97,31 @@ def test_notifications_reach_the_right_inboxes_once(drill: dict[str, Any]) -> No
     failed = sum(row.count("failed") for row in drill["verdicts"].values())
     assert drill["mail"]["operators"] == failed + 1  # every failed period and the disabling
     assert drill["mail"]["total"] == 2 * drill["mail"]["operators"]
+
+
+def test_no_portal_goes_dark_while_the_prep_pauses_or_after_it_closes(
+    drill: dict[str, Any],
+) -> None:
+    result = check(drill, "no active difusor ever showed the notice")
+    assert result["ok"], result
+    quiet = [p for p in drill["periods"] if 4 <= p["index"] <= 7 or p["index"] == 13]
+    assert {p["cut_id"] for p in quiet[:4]} == {drill["periods"][3]["cut_id"]}  # no new cut
+    for entry in quiet:
+        for host in ("difusor-1", "difusor-3", "difusor-4", "difusor-5"):
+            serving = entry["sampled"][host]["serving"]  # a cut id; zocalo's may lag one
+            assert CUT_ID.match(serving), (entry["index"], host, serving)
+
+
+def test_a_host_cut_off_during_the_pause_is_struck_and_darkens_by_itself(
+    drill: dict[str, Any],
+) -> None:
+    assert drill["verdicts"]["vanguardia"][4:7] == ["failed"] * 3  # no new cut in 4-7
+    result = check(drill, "vanguardia shows the notice by itself")
+    assert result["ok"], result
+
+
+def test_the_preps_close_leaves_final_statements_on_every_active_host(
+    drill: dict[str, Any],
+) -> None:
+    result = check(drill, "after the PREP's close")
+    assert result["ok"], result

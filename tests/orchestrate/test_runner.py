@@ -88,11 +88,11 @@ def host_program(
 ) -> Iterator[Path]:
     """Run ``activate.py process`` whenever a complete upload, statement or instruction
     appears, as the host's path unit does, and its watchdog twice a second, as its timer
-    does, with the drill-scaled age limit a drill's hosts get (strike limit × period).
+    does, with the drill-scaled age limit a drill's hosts get ((strike limit + 1) × period).
     Every outcome goes to ``activate.log`` beside the root."""
     root = server.root
     config = root.parent / "activate.json"
-    config.write_text(json.dumps({"max_age_seconds": int(3 * PERIOD_S)}))
+    config.write_text(json.dumps({"max_age_seconds": int(4 * PERIOD_S)}))
     for name in ("incoming", "notice", "status"):
         (root / name).mkdir(exist_ok=True)
     (root / "notice" / "index.html").write_text("<h1>Publicación suspendida</h1>")
@@ -296,7 +296,7 @@ def test_quiet_hours_keep_the_cut_published_and_a_host_that_dies_in_them_is_stru
         on_period_start=[die],
     )  # fmt: skip
     runner.run(stop)
-    # Five periods of 6 s, the host's age limit 18 s: without statements uadec's host
+    # Five periods of 6 s, the host's age limit 24 s: without statements uadec's host
     # would have shown the notice; every period its node confirmed a statement instead.
     assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 5
     attempts = store.attempts("uadec")

@@ -48,12 +48,13 @@ class Host:
     key: Path
     log: Path
 
-    def run(self, command: str = "process") -> list[dict[str, Any]]:
+    def run(self, command: str = "process", difusor: str | None = DIFUSOR) -> list[dict[str, Any]]:
         # -I -S: isolated, no site-packages; proves the program needs only the stdlib.
+        identity = [] if difusor is None else ["--difusor", difusor]
         result = subprocess.run(
             [
                 "/usr/bin/python3", "-I", "-S", str(activate_script()), command,
-                "--root", str(self.root), "--election", ELECTION, "--difusor", DIFUSOR,
+                "--root", str(self.root), "--election", ELECTION, *identity,
                 "--allowed-signers", str(self.signers), "--log", str(self.log),
                 "--config", "/nonexistent",
             ],

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import logging
+import posixpath
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from prep_iac.models.difusor import Difusor, HostKey
 from prep_iac.orchestrate.suspension import build_suspension, upload_suspension
 from prep_iac.presets import load_election
 from prep_iac.publish import consistency
+from prep_iac.publish.freshness import SignedStatement, sign_statement
 from prep_iac.publish.prepare import PreparedCut, bundle, prepare_cut
 from prep_iac.publish.push import (
     KNOWN_MANIFESTS,
@@ -45,7 +48,7 @@ from prep_iac.publish.push import (
 )
 from prep_iac.publish.signing import generate_signing_key, sign_file
 from prep_iac.testbed import Testbed
-from prep_iac.wire import PART_SUFFIX, sequence
+from prep_iac.wire import PART_SUFFIX, Statement, sequence
 
 pytestmark = pytest.mark.testbed
 
@@ -450,3 +453,90 @@ def test_a_stale_host_shows_the_notice_by_itself_and_a_fresh_cut_brings_results_
     assert "suspendid" in body.decode().lower()
     assert night.push_next().ok
     assert night.served_cut() == night.live
+
+
+def _vouch(night: Night, valid_s: float | None, difusor: str | None = None) -> SignedStatement:
+    cut = night.pushed[-1].manifest
+    now = datetime.now(UTC)
+    expires = None if valid_s is None else now + timedelta(seconds=valid_s)
+    statement = Statement(
+        ELECTION.id, difusor or night.difusor.id, cut.cut_id, cut.cut_time, now, expires
+    )
+    return sign_statement(statement, night.signing_key)
+
+
+def _push_statement(night: Night, statement: SignedStatement) -> NodeResult:
+    return push_node(
+        night.pushed[-1], night.difusor, night.difusor.nodes[0], night.credentials, BUDGET,
+        statement=statement,
+    )  # fmt: skip
+
+
+def _served_throughout(night: Night, seconds: float) -> set[str]:
+    """Every cut id a visitor got, sampled each second for ``seconds`` (bounded)."""
+    seen = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.add(night.served_cut())
+        time.sleep(1)
+    return seen
+
+
+def test_statements_keep_a_deployed_host_serving_past_its_age_limit_until_they_expire(
+    night: Night,
+) -> None:
+    # The host above was left with a 5 s age limit and a 15 s watchdog: without a
+    # statement its live cut would show the notice within 20 s of its activation.
+    result = _push_statement(night, _vouch(night, valid_s=45))
+    assert result.ok, result
+    assert 0 < result.bytes_sent < 1024 and result.files_sent == 0
+    assert _served_throughout(night, 25) == {night.live}
+    # The IEC stops vouching (it cannot reach the host): the notice, by the host itself.
+    assert _wait_served(night, "", seconds=60) == ""
+    _, _, body = night.deployed.http("/")
+    assert "suspendid" in body.decode().lower()
+    status = read_status(night.difusor, night.difusor.nodes[0], night.credentials)
+    assert status is not None and status["state"] == "stale"
+    assert status["last_result"]["outcome"] == "stale"
+    # The next statement brings the results back, without resending the cut.
+    result = _push_statement(night, _vouch(night, valid_s=45))
+    assert result.ok and result.files_sent == 0
+    assert night.served_cut() == night.live
+
+
+def test_a_final_statement_keeps_a_deployed_host_serving_for_good(night: Night) -> None:
+    assert _push_statement(night, _vouch(night, valid_s=None)).ok
+    assert _served_throughout(night, 25) == {night.live}
+    status = read_status(night.difusor, night.difusor.nodes[0], night.credentials)
+    assert status is not None and status["freshness"]["final"] is True
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"), [("other-difusor", "wrong-difusor"), ("stolen-ssh-key", "bad-signature")]
+)
+def test_a_statement_the_deployed_host_must_not_take_is_refused_and_the_cut_stays(
+    night: Night, case: str, reason: str
+) -> None:  # fmt: skip
+    if case == "other-difusor":
+        statement = _vouch(night, valid_s=45, difusor="otro-difusor")
+    else:  # signed with the IEC's SSH key, not its signing key
+        good = _vouch(night, valid_s=45)
+        statement = sign_statement(good.statement, night.deployed.iec_key)
+    result = _push_statement(night, statement)
+    assert result.error_class == f"rejected:{reason}", result
+    assert night.served_cut() == night.live
+    logged = night.host("tail -n 1 /var/log/prep-iac/activate.log")
+    assert f'"reason": "{reason}"' in logged
+
+
+def test_an_interrupted_statement_upload_leaves_nothing_that_breaks_the_next_push(
+    night: Night,
+) -> None:
+    incoming = posixpath.join(night.difusor.publication_path, "incoming")
+    with connect(night.difusor.nodes[0], night.difusor.sftp_user, night.credentials) as conn:
+        sftp = conn.sftp()
+        # Killed after the signature and half the JSON, as a lost link would leave it.
+        sftp.putfo(io.BytesIO(b'{"format":'), f"{incoming}/.fresh-x.json{PART_SUFFIX}")
+        result = _push_statement(night, _vouch(night, valid_s=None))
+        assert result.ok, result
+        assert [n for n in sftp.listdir(incoming) if n.endswith(PART_SUFFIX)] == []
