@@ -202,6 +202,7 @@ def run(
             ),
             concurrency=concurrency, grace_s=stop_grace,
             on_period_end=[lambda report: console.print(_summary(report, election))],
+            canaries=settings.canaries, iec_fault=settings.iec_fault.rule,
         )  # fmt: skip
         mode = f"drill, a period every {drill_seconds:g} s" if drill else "real time"
         console.print(

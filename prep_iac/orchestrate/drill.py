@@ -333,11 +333,12 @@ class Tamper:
         budget_s: float, concurrency: int = 8,
         on_result: Callable[[DifusorResult], None] | None = None,
         statements: Mapping[str, SignedStatement] | None = None,
+        fail_fast: bool = False,
     ) -> list[DifusorResult]:  # fmt: skip
         victims = self.victims()
         hit = [d for d in difusores if d.id in victims]
         rest = [d for d in difusores if d.id not in victims]
-        args = (credentials, budget_s, concurrency, on_result, statements)
+        args = (credentials, budget_s, concurrency, on_result, statements, fail_fast)
         if not hit:
             return push_many(cut, rest, *args)
         with ThreadPoolExecutor(max_workers=2) as pool:

@@ -17,15 +17,22 @@ cut that cannot be read or signed is reported once (``cut-invalid``) and skipped
 **Each period** (``PeriodClock``: the election's window and zone, or a drill):
 
 1. ``open_period`` with the newest cut, prepared (hashed and signed) once per cut;
-2. ``push_many`` to every active difusor, within the transfer budget and the
-   time left: the cut to nodes that are behind, and to every node a freshness
-   statement signed for its difusor this period (``prep_iac.publish.freshness``),
-   valid for (strike limit + 1) × period; each difusor's result is recorded as it
-   arrives, and the period is judged by what the nodes confirmed in it;
-3. a newer cut that arrives while the budget still fits becomes the period's cut
-   and is pushed too;
-4. at the boundary: ``heartbeat``, ``close_period``, then ``perform_pending``
-   (notices, the suspension, the IEC's list).
+2. a round of ``push_many`` to every active difusor, within the transfer budget
+   and the time left, all sharing one deadline: the cut to nodes that are
+   behind, and to every node a freshness statement signed for its difusor this
+   period (``prep_iac.publish.freshness``), valid for (strike limit + 1) ×
+   period. Difusores that confirmed the previous period go first, and a node
+   that cannot be connected to gives its worker back at once (``fail_fast``),
+   so dead nodes never make live ones late. Each difusor's result is recorded
+   as it arrives; the period is judged by what the nodes confirmed in it;
+3. difusores not yet confirmed get further rounds, with a growing pause, while
+   a whole transfer budget still fits before the period ends (clause III's
+   error "not solved" during the period: an early failure is not yet a strike);
+4. a newer cut that arrives while the budget still fits becomes the period's cut
+   and everyone gets it;
+5. after the first round, ``perform_pending`` (notices, the suspension, the
+   IEC's list: what the previous period decided), so the outbox never delays
+   a period's pushes; at the boundary, ``heartbeat`` and ``close_period``.
 
 **The PREP's close.** Once the PREP has published its last cut (the operator's
 ``prep-iac close-prep``, or the PREP's marker ``SOURCE/<name>.final`` beside a
@@ -51,6 +58,7 @@ decisions are exactly those of a real night.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import shutil
@@ -66,13 +74,14 @@ from prep_iac.cuts import CutFormatError, read_cut_time
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import outbox, strikes
+from prep_iac.orchestrate.canary import Canary, probe
 from prep_iac.orchestrate.iec_list import ListPublisher
 from prep_iac.orchestrate.notify import Notifier
 from prep_iac.orchestrate.outbox import Handler
 from prep_iac.orchestrate.schedule import Period, PeriodClock
 from prep_iac.orchestrate.settings import OrchestratorSettings
 from prep_iac.orchestrate.store import Store
-from prep_iac.orchestrate.strikes import CutRef
+from prep_iac.orchestrate.strikes import CutRef, IecFaultRule
 from prep_iac.orchestrate.suspension import SuspensionSender
 from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
 from prep_iac.publish.manifest import CutError, cut_directory
@@ -171,6 +180,27 @@ class CutSource:
         return self._times[key]
 
 
+# Pause after a round of pushes before the next one, per round so far (of the period).
+RETRY_PAUSE = 0.05
+# Threads (and SSH sessions) at most in flight, whatever the registry's size.
+MAX_WORKERS = 64
+
+
+@dataclass
+class Tries:
+    """One period's rounds of pushes of its current cut, and who confirmed it."""
+
+    cut: CutRef | None = None
+    confirmed: set[str] = field(default_factory=set)
+    rounds: int = 0
+    next_round: float = 0.0
+
+    def aim(self, cut: CutRef) -> None:
+        """The period's cut is ``cut`` (it can rise while the budget fits): everyone anew."""
+        if self.cut != cut:
+            self.cut, self.confirmed, self.rounds, self.next_round = cut, set(), 0, 0.0
+
+
 @dataclass
 class PeriodPushes:
     """What the loop did in one period, for whoever watches (the drill's timeline)."""
@@ -199,6 +229,8 @@ class Runner:
     + on_period_start: called with each period before its cut is chosen (drills inject faults)
     + on_period_end: called with what a period did, after it was closed
     + pusher: ``push_many`` or a stand-in with its signature
+    + canaries: the IEC's own targets, probed once a period (``canary``)
+    + iec_fault: when a period's failures are the IEC's (``strikes.IecFaultRule``)
     """
 
     store: Store
@@ -216,6 +248,8 @@ class Runner:
     on_period_start: Sequence[Callable[[Period], None]] = ()
     on_period_end: Sequence[Callable[[PeriodPushes], None]] = ()
     pusher: Pusher = push_many
+    canaries: Sequence[Canary] = ()
+    iec_fault: IecFaultRule = field(default_factory=IecFaultRule)
     _prepared: dict[str, PreparedCut] = field(default_factory=dict, init=False)
     _run: int = field(default=0, init=False)
     _beat: float = field(default=0.0, init=False)
@@ -229,6 +263,7 @@ class Runner:
         )
         self._perform()
         outcome = "stopped"
+        served: Period | None = None
         try:
             while not stop.is_set():
                 period = self.clock.current()
@@ -240,7 +275,10 @@ class Runner:
                         break
                     self._wait_until(boundary, stop)
                     continue
+                if served is not None and period.index > served.index + 1:
+                    strikes.record_overrun(self.store, self.election, self.clock.now())
                 self._serve(period, stop)
+                served = period
         finally:
             strikes.stop_run(self.store, self._run, self.clock.now())
         return outcome
@@ -250,34 +288,31 @@ class Runner:
             hook(period)
         self._note_close()
         report = PeriodPushes(period, None)
-        pushed: set[str] = set()
+        tries = Tries()
         offered: str | None = ""  # the newest cut last offered to open_period
+        outbox_done = False
+        canary_failed: str | None = None
         while not stop.is_set() and self.clock.now() < period.end:
             newest = self._newest()
             newest_id = None if newest is None else newest[0].cut_id
-            if newest_id == offered:
-                self._heartbeat()
-                self._sleep(min(self.poll_s, self.clock.real_seconds_until(period.end)), stop)
+            if newest_id != offered:
+                offered = newest_id
+                record = strikes.open_period(
+                    self.store, self.registry, self.election, period,
+                    None if newest is None else newest[0].ref, self.clock.now(),
+                )  # fmt: skip
+                report.cut_id = record.cut_id
+                if record.cut_id is not None and record.cut_time is not None:
+                    tries.aim(CutRef(record.cut_id, record.cut_time))
+            if self._try_round(tries, period, report, stop):
                 continue
-            offered = newest_id
-            record = strikes.open_period(
-                self.store, self.registry, self.election, period,
-                None if newest is None else newest[0].ref, self.clock.now(),
-            )  # fmt: skip
-            report.cut_id = record.cut_id
-            if record.cut_id is None or record.cut_time is None or record.cut_id in pushed:
+            if not outbox_done:  # after the period's first round: it never delays pushes
+                outbox_done = True
+                canary_failed = self._probe(period)
+                self._perform()
                 continue
-            pushed.add(record.cut_id)
-            prepared = self._prepare(record.cut_id)
-            if prepared is None:  # the period's cut (from a previous run) is gone from SOURCE
-                self._event("cut-missing", period=period.start, cut_id=record.cut_id)
-                continue
-            ref = CutRef(record.cut_id, record.cut_time)
-            active = strikes.targets(self.store, self.registry)
-            if active:
-                finished, abandoned = self._push(prepared, active, period, ref, stop)
-                report.results += finished
-                report.abandoned += abandoned
+            self._heartbeat()
+            self._sleep(min(self.poll_s, self.clock.real_seconds_until(period.end)), stop)
         if stop.is_set():
             report.interrupted = True
             self._event(
@@ -288,10 +323,78 @@ class Runner:
             return
         now = self.clock.now()
         strikes.heartbeat(self.store, self._run, now)
-        strikes.close_period(self.store, self.registry, self.election, period.start, now)
-        self._perform()
+        strikes.close_period(
+            self.store, self.registry, self.election, period.start, now,
+            canary_failed=canary_failed, rule=self.iec_fault,
+        )  # fmt: skip
         for done in self.on_period_end:
             done(report)
+
+    def _try_round(
+        self, tries: Tries, period: Period, report: PeriodPushes, stop: threading.Event
+    ) -> bool:
+        """Push the period's cut (and statements) to the active difusores that have not
+        confirmed it in this period, if a round is due; True if one ran.
+
+        The first round goes whatever time is left; later ones (clause III: an error
+        "not solved" during the period) only while a whole transfer budget still fits
+        before the period ends, with a growing pause between rounds. Only the
+        period's end judges.
+        """
+        ref = tries.cut
+        if ref is None or time.monotonic() < tries.next_round:
+            return False
+        if tries.rounds and self.clock.real_seconds_until(period.end) < self.full_budget_s():
+            return False
+        pending = [d for d in strikes.targets(self.store, self.registry)
+                   if d.id not in tries.confirmed]  # fmt: skip
+        if not pending:
+            return False
+        prepared = self._prepare(ref.cut_id)
+        if prepared is None:  # the period's cut (from a previous run) is gone from SOURCE
+            if not tries.rounds:
+                self._event("cut-missing", period=period.start, cut_id=ref.cut_id)
+            tries.rounds += 1
+            tries.next_round = float("inf")
+            return False
+        finished, abandoned = self._push(prepared, self._ordered(pending, period), period, ref,
+                                         stop)  # fmt: skip
+        report.results += finished
+        report.abandoned += abandoned
+        tries.confirmed |= {r.difusor for r in finished if r.ok}
+        tries.rounds += 1
+        pause = self.clock.real_seconds(self.election.period) * RETRY_PAUSE * tries.rounds
+        tries.next_round = time.monotonic() + max(self.poll_s, pause)
+        return True
+
+    def _probe(self, period: Period) -> str | None:
+        """Why every canary failed this period (an event), or None."""
+        failed = probe(self.canaries, self.credentials)
+        if failed is not None:
+            self._event("canary-failed", period=period.start, error=failed)
+        return failed
+
+    def _ordered(self, difusores: list[Difusor], period: Period) -> list[Difusor]:
+        """Difusores that confirmed the previous period first: a dead one never holds up
+        those that will answer."""
+        previous = self.store.period_before(period.start)
+        if previous is None:
+            return difusores
+        good = {v.difusor for v in self.store.verdicts(period=previous.start)
+                if v.verdict == strikes.VerdictKind.SUCCESS}  # fmt: skip
+        return sorted(difusores, key=lambda d: d.id not in good)
+
+    def workers(self, difusores: list[Difusor]) -> int:
+        """Nodes pushed at once: ``concurrency``, or more when that many dead nodes, each
+        holding a worker for a connect timeout, would take over half the budget, so
+        that every node has its try in the round (100 nodes fit in one period)."""
+        nodes = sum(len(d.nodes) for d in difusores)
+        needed = math.ceil(nodes * self.credentials.connect_timeout / (self.full_budget_s() / 2))
+        return max(self.concurrency, min(MAX_WORKERS, needed))
+
+    def full_budget_s(self) -> float:
+        """The election's transfer budget on the real clock."""
+        return self.clock.real_seconds(self.election.transfer_budget)
 
     # -- cuts ------------------------------------------------------------------
 
@@ -334,9 +437,7 @@ class Runner:
 
     def budget_s(self, period: Period) -> float:
         """Real seconds a push may take now: the transfer budget, or what is left of the period."""
-        speed = self.clock.drill.speed if self.clock.drill else 1.0
-        budget = self.election.transfer_budget.total_seconds() / speed
-        return max(0.0, min(budget, self.clock.real_seconds_until(period.end)))
+        return max(0.0, min(self.full_budget_s(), self.clock.real_seconds_until(period.end)))
 
     def _push(
         self, cut: PreparedCut, difusores: list[Difusor], period: Period, ref: CutRef,
@@ -355,7 +456,8 @@ class Runner:
             try:
                 self.pusher(
                     cut, difusores, self.credentials, self.budget_s(period),
-                    concurrency=self.concurrency, on_result=results.put, statements=statements,
+                    concurrency=self.workers(difusores), on_result=results.put,
+                    statements=statements, fail_fast=True,
                 )  # fmt: skip
             except BaseException as exc:  # re-raised in the loop's thread
                 failure.append(exc)
@@ -438,11 +540,10 @@ class Runner:
         if newest is None or not active:
             return
         found, prepared = newest
-        budget = self.clock.real_seconds(self.election.transfer_budget)
         statements = self._statements(active, found.ref, final=True)
         results = self.pusher(
-            prepared, active, self.credentials, budget, concurrency=self.concurrency,
-            statements=statements,
+            prepared, active, self.credentials, self.full_budget_s(),
+            concurrency=self.concurrency, statements=statements,
         )  # fmt: skip
         self._event(
             "publication-concluded", cut_id=found.cut_id,

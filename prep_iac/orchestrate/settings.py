@@ -16,6 +16,13 @@ iec_list:
   directory: /var/www/iec/difusores
   s3: {bucket: iec-sitio, prefix: prep/difusores/, region: us-east-1}
 signing_key: /etc/prep-iac/signing/iec-prep
+# The IEC's own canaries (any SSH target it controls, reached like a difusor):
+canaries:
+  - {name: canario-iec, node: {host: canario.iec.example.org, host_key: "ssh-ed25519 AAAA..."},
+     user: iec, path: /}
+# The quorum rule: these share of the judged difusores (and this many) all failing
+# with network errors in one period is the IEC's fault, not theirs.
+iec_fault: {share: 1.0, minimum: 3}
 ```
 """
 
@@ -26,8 +33,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from prep_iac.models.loading import load_model
+from prep_iac.orchestrate.canary import Canary
 from prep_iac.orchestrate.iec_list import ListSettings, S3Target
 from prep_iac.orchestrate.notify import NotifySettings
+from prep_iac.orchestrate.strikes import IecFaultRule
 
 
 class IecListSettings(ListSettings):
@@ -35,6 +44,20 @@ class IecListSettings(ListSettings):
 
     directory: Path | None = None
     s3: S3Target | None = None
+
+
+class IecFaultSettings(BaseModel):
+    """The quorum rule (``strikes.IecFaultRule``): when this share of the judged
+    difusores, and at least ``minimum`` of them, fail with network errors in one period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: float = Field(default=1.0, gt=0, le=1)
+    minimum: int = Field(default=3, ge=1)
+
+    @property
+    def rule(self) -> IecFaultRule:
+        return IecFaultRule(self.share, self.minimum)
 
 
 class OrchestratorSettings(BaseModel):
@@ -47,6 +70,11 @@ class OrchestratorSettings(BaseModel):
         default=Path("/var/lib/prep-iac/instructions"),
         description="Signed instructions sent, kept for the record.",
     )
+    canaries: list[Canary] = Field(
+        default_factory=list,
+        description="SSH targets the IEC controls; all of them down makes a period iec-fault.",
+    )
+    iec_fault: IecFaultSettings = Field(default_factory=IecFaultSettings)
 
 
 def load_settings(path: Path) -> OrchestratorSettings:

@@ -484,10 +484,12 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def verdicts(self, difusor: str | None = None) -> list[Verdict]:
-        sql, params = "SELECT * FROM verdicts", list[str]()
+    def verdicts(self, difusor: str | None = None, period: datetime | None = None) -> list[Verdict]:
+        sql, params = "SELECT * FROM verdicts WHERE 1 = 1", list[str]()
         if difusor is not None:
-            sql, params = sql + " WHERE difusor = ?", [difusor]
+            sql, params = sql + " AND difusor = ?", [*params, difusor]
+        if period is not None:
+            sql, params = sql + " AND period = ?", [*params, ts(period)]
         rows = self._db.execute(sql + " ORDER BY period, difusor", params)
         return [
             Verdict(r["difusor"], parse_ts(r["period"]), r["verdict"], r["strikes_after"],

@@ -55,6 +55,7 @@ A crash between deciding and acting loses nothing: the actions are pending.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ class VerdictKind(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     NOT_ATTEMPTED = "not-attempted"  # the orchestrator never tried: its fault, not a strike
+    IEC_FAULT = "iec-fault"  # failed, but the IEC's own side was down: no strike, no reset
     NO_CUT = "no-cut"
     SKIPPED = "skipped"  # the orchestrator was down for the period
     DISABLED = "disabled"
@@ -94,6 +96,31 @@ class Message(StrEnum):
 
 class StrikeError(ValueError):
     """An operator's request that does not apply (e.g. reinstating an active difusor)."""
+
+
+# Errors of the network path, which an outage of the IEC's own uplink produces for
+# every difusor at once; a host key, a refused key, a rejection or a full disk do not.
+NETWORK_ERRORS = frozenset({"unreachable", "timeout", "ssh", "sftp-io"})
+
+
+@dataclass(frozen=True)
+class IecFaultRule:
+    """When a period's failures are the IEC's, not the difusores' (Nagios' parents:
+    a host behind a down router is UNREACHABLE, not DOWN).
+
+    + share: at least this share of the period's judged difusores failed, every one
+      with a network error (1.0: all of them)
+    + minimum: and at least this many (so that two independent failures among few
+      difusores still count as theirs)
+    """
+
+    share: float = 1.0
+    minimum: int = 3
+
+    def applies(self, judged: int, network_failures: int) -> bool:
+        return judged > 0 and network_failures >= max(
+            self.minimum, math.ceil(self.share * judged - 1e-9)
+        )
 
 
 @dataclass(frozen=True)
@@ -214,13 +241,17 @@ def _record_attempts(store: Store, period: datetime, result: DifusorResult, cut:
 
 def close_period(
     store: Store, registry: Registry, election: Election, start: datetime, now: datetime,
-    orchestrator_up: bool = True,
+    orchestrator_up: bool = True, canary_failed: str | None = None,
+    rule: IecFaultRule = IecFaultRule(),
 ) -> list[Action]:  # fmt: skip
     """Decide every difusor's verdict for the period; return the actions it requires.
 
     Idempotent: closing a closed period does nothing and returns no actions
     (pending ones stay in the outbox). ``orchestrator_up`` is False when the
     orchestrator was not running at the period's end; nobody is judged then.
+    The period is the IEC's fault (``iec-fault``: failures give no strike and
+    reset nothing; the operators are told) when ``canary_failed`` says why the
+    IEC's own canary failed, or when ``rule`` finds the failures are the IEC's.
     """
     with store.transaction():
         period = store.period(start)
@@ -235,9 +266,12 @@ def close_period(
         if not judged and period.judged:
             store.add_event(now, "period-skipped", period=start, note=note)
         before = {s.difusor: s.status for s in store.states()}
+        fault = _iec_fault(store, registry, period, judged, canary_failed, rule)
+        if fault is not None:
+            store.add_event(now, "iec-fault", period=start, **fault)
         for difusor in registry.difusores:
             if not store.has_verdict(difusor.id, start):
-                keys += _judge(store, election, period, difusor, judged, now)
+                keys += _judge(store, election, period, difusor, judged, now, fault is not None)
         disabled = [
             s.difusor for s in store.states()
             if s.status is DifusorStatus.DISABLED and before.get(s.difusor) is not s.status
@@ -247,13 +281,43 @@ def close_period(
     return _actions(store, keys)
 
 
+def _iec_fault(
+    store: Store, registry: Registry, period: PeriodRecord, judged: bool,
+    canary_failed: str | None, rule: IecFaultRule,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Why the period's failures are the IEC's own, or None when they are the difusores'."""
+    if not judged:
+        return None
+    verdicts = {}
+    for difusor in registry.difusores:
+        status = store.state(difusor.id).status
+        kind = _verdict(store, period, difusor, judged, status)
+        if kind in (VerdictKind.SUCCESS, VerdictKind.FAILED):
+            verdicts[difusor.id] = kind
+    failed = [d for d, kind in verdicts.items() if kind is VerdictKind.FAILED]
+    network = [d for d in failed if _last_error(store, d, period.start) in NETWORK_ERRORS]
+    if canary_failed is not None and failed:
+        return {"cause": "canary", "detail": canary_failed, "failed": failed}
+    if rule.applies(len(verdicts), len(network)):
+        return {"cause": "quorum", "detail": f"{len(network)} of {len(verdicts)} judged"
+                " difusores failed with network errors", "failed": failed}  # fmt: skip
+    return None
+
+
+def _last_error(store: Store, difusor: str, period: datetime) -> str:
+    failed = [a for a in store.attempts(difusor, period) if not a.confirmed]
+    return failed[-1].error_class if failed else ""
+
+
 def _judge(
     store: Store, election: Election, period: PeriodRecord, difusor: Difusor, judged: bool,
-    now: datetime,
+    now: datetime, iec_fault: bool = False,
 ) -> list[str]:  # fmt: skip
     """One difusor's verdict for one period, inside the caller's transaction."""
     state = store.state(difusor.id)
     kind = _verdict(store, period, difusor, judged, state.status)
+    if kind is VerdictKind.FAILED and iec_fault:
+        kind = VerdictKind.IEC_FAULT
     keys: list[str] = []
     start = period.start
     if kind is VerdictKind.SUCCESS and state.strikes:
@@ -460,12 +524,20 @@ def start_run(
     return run, actions
 
 
-def _record_missed(store: Store, election: Election, now: datetime) -> None:
-    """Record the periods that ended while no orchestrator was running."""
+def record_overrun(store: Store, election: Election, now: datetime) -> None:
+    """Record the periods that went by unopened while the loop was busy past their start
+    (an outbox action or a push that overran): not judged, like an outage."""
+    with store.transaction():
+        _record_missed(store, election, now, "overrun: the orchestrator was busy past its start")
+
+
+def _record_missed(
+    store: Store, election: Election, now: datetime, note: str = "orchestrator down"
+) -> None:
+    """Record the periods that ended while no orchestrator was running (or serving)."""
     last = store.last_period()
     clock = PeriodClock(election)
     since = last.end if last is not None else election.window_start
-    note = "orchestrator down"
     for period in clock.periods(since, now):
         if period.end > now:
             break  # the current period: this run may still serve it

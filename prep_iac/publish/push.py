@@ -524,19 +524,30 @@ def push_node(
     budget_s: float,
     sleep: Callable[[float], None] = time.sleep,
     statement: SignedStatement | None = None,
+    deadline: float | None = None,
+    fail_fast: bool = False,
 ) -> NodeResult:
     """Push ``cut`` (and ``statement``, when given) to one node within ``budget_s``
-    seconds, retrying with backoff; confirmed once the host holds both."""
+    seconds, retrying with backoff; confirmed once the host holds both.
+
+    + deadline: a ``time.monotonic()`` instant no attempt outlives (the period's, shared
+      by every node of a round), whatever is left of ``budget_s``
+    + fail_fast: a node no SSH session could be opened with (unreachable, connect or
+      banner timeout, refused key...) gives its worker back at once instead of retrying
+      in place: the caller tries again later
+    """
     result = NodeResult(difusor.id, f"{node.host}:{node.port}", cut.manifest.cut_id)
     start = time.monotonic()
-    deadline = start + budget_s
+    deadline = min(start + budget_s, deadline if deadline is not None else start + budget_s)
     root = difusor.publication_path
     full = False  # after a rejection, resend everything: the host's copy may be damaged
     KNOWN_MANIFESTS.remember(cut.manifest_bytes)
     while True:
         result.attempts += 1
+        connected = False
         try:
             with connect(node, difusor.sftp_user, credentials) as conn:
+                connected = True
                 sftp = conn.sftp()
                 channel = sftp.get_channel()
                 assert channel is not None  # an open SFTP client has its channel
@@ -560,10 +571,11 @@ def push_node(
             # A file damaged in transit or on the host deserves one full resend;
             # a bad signature or a replay is refused again whatever we send.
             retry = exc.retry and not (rejected and (full or exc.error_class not in RESENDABLE))
+            retry = retry and not (fail_fast and not connected)
             full = full or rejected
         except (OSError, EOFError, paramiko.SSHException) as exc:
             result.error_class, result.error = _classify(exc), f"{node.host}:{node.port}: {exc}"
-            retry = True
+            retry = not (fail_fast and not connected)
         pause = BACKOFF_SECONDS[min(result.attempts - 1, len(BACKOFF_SECONDS) - 1)]
         if not retry or time.monotonic() + pause >= deadline:
             break
@@ -619,13 +631,18 @@ def push_many(
     concurrency: int = 8,
     on_result: Callable[[DifusorResult], None] | None = None,
     statements: Mapping[str, SignedStatement] | None = None,
+    fail_fast: bool = False,
 ) -> list[DifusorResult]:
     """Push to many difusores with at most ``concurrency`` nodes in flight; each gets
     its own freshness statement from ``statements`` (by difusor id), when given.
 
-    Fabric's ``ThreadingGroup`` has no cap; with fifty difusores the IEC's own
-    link and CPU would be split fifty ways and every push would miss its budget.
+    One deadline for all, ``budget_s`` from now: a node a worker picks up late
+    gets what is left, never a budget of its own that would run past the
+    caller's period. Fabric's ``ThreadingGroup`` has no cap; with fifty
+    difusores the IEC's own link and CPU would be split fifty ways and every
+    push would miss its budget. ``fail_fast``: see ``push_node``.
     """
+    deadline = time.monotonic() + budget_s
     order = {d.id: d for d in difusores}
     done: dict[str, list[NodeResult]] = {d: [] for d in order}
     results: dict[str, DifusorResult] = {}
@@ -633,7 +650,10 @@ def push_many(
 
     def run(difusor: Difusor, node: Node) -> None:
         statement = None if statements is None else statements.get(difusor.id)
-        node_result = push_node(cut, difusor, node, credentials, budget_s, statement=statement)
+        node_result = push_node(
+            cut, difusor, node, credentials, budget_s, statement=statement, deadline=deadline,
+            fail_fast=fail_fast,
+        )  # fmt: skip
         with lock:
             done[difusor.id].append(node_result)
             if len(done[difusor.id]) < len(difusor.nodes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -253,3 +254,60 @@ def sftp_server(directory: Path, client_key: Path | None = None) -> Iterator[Sft
         listener.close()
         for transport in transports:
             transport.close()
+
+
+@dataclass
+class Gate:
+    """A TCP forwarder on 127.0.0.1 in front of a server: open, it relays both ways;
+    shut, it takes connections and says nothing (a node blackholed at the SSH banner)."""
+
+    port: int
+    target: int
+    open: threading.Event = field(default_factory=threading.Event)
+
+    def relay(self, client: socket.socket) -> None:
+        if not self.open.is_set():
+            # Hold the connection silent until the client gives up (its banner timeout).
+            with contextlib.suppress(OSError):
+                client.settimeout(30)
+                while client.recv(4096):
+                    pass
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target))
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    for sock in (src, dst):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def gate(target: int, open: bool = True) -> Iterator[Gate]:
+    """A ``Gate`` to the server on loopback port ``target`` (``open`` or shut at first)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(32)
+    found = Gate(int(listener.getsockname()[1]), target)
+    if open:
+        found.open.set()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=found.relay, args=(client,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield found
+    finally:
+        listener.close()

@@ -29,7 +29,14 @@ from prep_iac.orchestrate import strikes
 from prep_iac.orchestrate.drill_mail import mail_checks, mail_counts, notify_settings
 from prep_iac.orchestrate.mailbox import smtp_server
 from prep_iac.orchestrate.notify import NotifySettings
-from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
+from prep_iac.orchestrate.runner import (
+    FINAL_MARKER,
+    MARKER,
+    CutSource,
+    PeriodPushes,
+    Runner,
+    default_handlers,
+)
 from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
 from prep_iac.orchestrate.settings import IecListSettings, OrchestratorSettings
 from prep_iac.orchestrate.store import Store
@@ -40,7 +47,7 @@ from prep_iac.testbed.registry import to_yaml
 from prep_iac.wire import CUT_ID, INSTRUCTION_PREFIX, STATEMENT_PREFIX
 
 from .helpers import Night
-from .servers import SftpHost, sftp_server
+from .servers import SftpHost, gate, sftp_server
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 # Long enough for a full first push, a suspension attempt on an unreachable host
@@ -349,7 +356,7 @@ def test_stop_during_a_push_records_finished_and_abandoned_and_nobody_is_judged(
     def stuck_pusher(
         cut: Any, difusores: list[Difusor], credentials: Credentials, budget_s: float,
         concurrency: int, on_result: Callable[[DifusorResult], None],
-        statements: dict[str, Any],
+        statements: dict[str, Any], fail_fast: bool,
     ) -> list[DifusorResult]:  # fmt: skip
         first = difusores[0]
         node = NodeResult(first.id, strikes.node_key(first.nodes[0].host, first.nodes[0].port),
@@ -413,7 +420,7 @@ def test_run_command_stops_cleanly_on_sigterm(
     process = cli(
         "run", "--election", "coahuila-2018", "--difusores", str(registry_file),
         "--cuts", str(source), "--db", str(db), "--ssh-key", str(server.client_key),
-        "--signing-key", str(signing_key), "--workdir", str(tmp_path / "work"), "--drill", "6",
+        "--signing-key", str(signing_key), "--workdir", str(tmp_path / "work"), "--drill", "12",
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
@@ -480,3 +487,113 @@ def test_reinstate_pushes_the_newest_cut_and_reenables_the_difusor(
         [event] = store.events(kinds=("reinstated",))
         assert event.detail["operator"] == "guardia"
     assert live_cut(root) == "20180701_1820"
+
+
+def test_after_the_preps_close_every_statement_is_final_and_the_window_end_sends_them_again(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, root), _ = hosts
+    registry = registry_with(registry, {"uadec": node_at(server)})
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    (source / f"{small_cuts[0].name}{FINAL_MARKER}").touch()  # the PREP's last cut
+    runner, stop = make_runner(
+        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 2
+    )
+    runner.run(stop)
+    [closed] = store.events(kinds=("prep-closed",))
+    assert (closed.detail["cut_id"], closed.detail["operator"]) == ("20180701_1800", "prep")
+    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 2  # still judged
+    held = json.loads((root / "status" / "status.json").read_text())["freshness"]
+    assert (held["cut_id"], held["final"], held["expires_at"]) == ("20180701_1800", True, None)
+    # The window ends: one more final statement to every active node, for the record.
+    stop.clear()
+    after = drill_election.window_end + timedelta(minutes=1)
+    runner.clock = PeriodClock(drill_election, drill=Drill(utc_now(), after, 60.0))
+    assert runner.run(stop) == "window-over"
+    [concluded] = store.events(kinds=("publication-concluded",))
+    assert concluded.detail == {"cut_id": "20180701_1800", "confirmed": ["uadec"], "failed": {}}
+    again = json.loads((root / "status" / "status.json").read_text())["freshness"]
+    assert again["final"] is True and again["issued_at"] > held["issued_at"]
+    assert [r["outcome"] for r in outcomes(root)][-1] == "fresh"
+
+
+def test_close_prep_command_records_the_close_once(store: Store, tmp_path: Path) -> None:
+    first = cli("close-prep", "--db", str(store.path), "--cut", "20180702_2350")
+    output, _ = first.communicate(timeout=60)
+    assert first.returncode == 0, output
+    assert "statements are final" in output
+    again = cli("close-prep", "--db", str(store.path))
+    output, _ = again.communicate(timeout=60)
+    assert again.returncode == 1 and "already recorded" in output
+    [closed] = store.events(kinds=("prep-closed",))
+    assert closed.detail["cut_id"] == "20180702_2350"
+
+
+def clones(registry: Registry, base: str, nodes: dict[str, dict[str, Any]]) -> list[Difusor]:
+    """Difusores like ``base`` of ``registry``, one per id of ``nodes``, each at its node."""
+    template = registry.get(base).model_dump()
+    return [
+        Difusor.model_validate({**template, "id": ident, "nodes": [node]})
+        for ident, node in nodes.items()
+    ]
+
+
+def test_dead_nodes_outnumbering_the_workers_never_make_a_healthy_difusor_late(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, _), _ = hosts
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    with ExitStack() as stack:
+        # Six difusores whose servers take the connection and never answer (blackholed at
+        # the SSH banner), listed before the healthy one, and two workers configured.
+        dead = {f"muerto-{i}": stack.enter_context(gate(server.port, open=False))
+                for i in range(6)}  # fmt: skip
+        dead_nodes = {ident: {**node_at(server), "port": g.port} for ident, g in dead.items()}
+        healthy = registry_with(registry, {"uadec": node_at(server)})
+        crowded = healthy.model_copy(
+            update={"difusores": [*clones(registry, "uadec", dead_nodes), *healthy.difusores]}
+        )
+        runner, stop = make_runner(
+            store, crowded, drill_election, source, signing_key, tmp_path, server.client_key, 3,
+            concurrency=2,
+        )  # fmt: skip
+        runner.run(stop)
+    assert runner.workers(crowded.difusores) > 2  # sized so every node gets its try
+    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 3
+    for attempt in store.attempts("uadec"):
+        assert attempt.period <= attempt.finished_at < attempt.period + drill_election.period
+    for ident in dead:
+        assert [v.verdict for v in store.verdicts(ident)] == ["failed"] * 3
+        assert store.state(ident).status.value == "disabled"
+
+
+def test_a_difusor_failing_early_in_a_period_is_tried_again_and_not_struck(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, _), _ = hosts
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    # A 1.8 s budget in 6 s periods: room for a second round after a failed first one.
+    election = drill_election.model_copy(update={"transfer_budget_seconds": 180})
+    with gate(server.port) as door:
+        registry = registry_with(registry, {"uadec": {**node_at(server), "port": door.port}})
+
+        def blip(period: Period) -> None:  # its server stops answering for a second
+            if period.index == 1:
+                door.open.clear()
+                threading.Timer(1.0, door.open.set).start()
+
+        runner, stop = make_runner(
+            store, registry, election, source, signing_key, tmp_path, server.client_key, 3,
+            on_period_start=[blip],
+        )  # fmt: skip
+        runner.run(stop)
+    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 3
+    second = store.attempts("uadec", election.window_start + election.period)
+    assert [a.outcome for a in second] == ["failed", "confirmed"]
+    assert store.events(kinds=("strike",)) == []
