@@ -90,6 +90,7 @@ class Message(StrEnum):
     PERIOD_FAILED = "period-failed"
     DISABLED = "disabled"
     REINSTATED = "reinstated"
+    PREPARATION_FAILED = "preparation-failed"  # to the operators: a cut not prepared or signed
 
 
 class StrikeError(ValueError):
