@@ -49,6 +49,7 @@ from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 from prep_iac.publish.freshness import sign_statements, validity
 from prep_iac.publish.push import Credentials, push_difusor
+from prep_iac.publish.signing import SigningError
 
 console = Console()
 DEFAULT_WORKDIR = Path("/var/lib/prep-iac/work")
@@ -238,7 +239,10 @@ def reinstate(
         raise click.ClickException(str(exc.args[0])) from None
     if not db_path.is_file():
         raise click.ClickException(f"no orchestrator database at {db_path} (pass --db)")
-    found = newest_cut(CutSource(cuts_dir, election), election, key, workdir)
+    try:
+        found = newest_cut(CutSource(cuts_dir, election), election, key, workdir)
+    except SigningError as exc:
+        raise click.ClickException(str(exc)) from None
     if found is None:
         raise click.ClickException(f"no complete cut in {cuts_dir}")
     cut, prepared = found

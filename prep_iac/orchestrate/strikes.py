@@ -363,6 +363,20 @@ def _queue(
     return full_key
 
 
+def alert_operators(
+    store: Store, now: datetime, event: str, message: Message, key: str,
+    period: datetime | None = None, **detail: Any,
+) -> None:  # fmt: skip
+    """Record an IEC-side problem as ``event`` and queue the operators' notice, together.
+
+    No difusor is concerned: nobody gets a strike for it. ``key`` names the
+    occurrence; queuing the same key again does nothing.
+    """
+    with store.transaction():
+        store.add_event(now, event, None, period, **detail)
+        _queue(store, ActionKind.NOTIFY, None, key, now, message=message.value, **detail)
+
+
 def _actions(store: Store, keys: Iterable[str]) -> list[Action]:
     wanted = set(keys)
     return [a for a in store.pending_actions() if a.key in wanted]
