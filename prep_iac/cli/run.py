@@ -28,14 +28,15 @@ from types import FrameType
 import click
 from rich.console import Console
 
-from prep_iac.cli.orchestrate import db_option, registry_option
+from prep_iac.cli.orchestrate import db_option, locked, registry_option
 from prep_iac.cli.publish import source_option, ssh_key_option
-from prep_iac.models.difusor import DifusorStatus, Registry
+from prep_iac.models.difusor import Difusor, DifusorStatus, Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox, strikes
 from prep_iac.orchestrate.runner import (
     CutSource,
+    FoundCut,
     PeriodPushes,
     Runner,
     default_handlers,
@@ -48,7 +49,7 @@ from prep_iac.orchestrate.settings import OrchestratorSettings, load_settings
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 from prep_iac.publish.freshness import sign_statements, validity
-from prep_iac.publish.push import Credentials, push_difusor
+from prep_iac.publish.push import Credentials, DifusorResult, push_difusor
 from prep_iac.publish.signing import SigningError
 
 console = Console()
@@ -194,7 +195,7 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with Store(db_path) as store:
+    with locked(db_path, "run"), Store(db_path) as store:
         runner = Runner(
             store, registry, election, CutSource(cuts_dir, election), key, workdir, credentials,
             clock,
@@ -239,6 +240,28 @@ def reinstate(
         raise click.ClickException(str(exc.args[0])) from None
     if not db_path.is_file():
         raise click.ClickException(f"no orchestrator database at {db_path} (pass --db)")
+    with locked(db_path, f"reinstate {difusor}"):
+        result, cut = _reinstate(
+            target, registry, registry_path, election, settings, key, cuts_dir, db_path,
+            ssh_key, source_address, workdir, operator,
+        )  # fmt: skip
+    for node in result.nodes:
+        mark = "[green]confirmed[/]" if node.ok else f"[red]{node.error_class}[/]: {node.error}"
+        console.print(f"  {node.node}: {mark} ({node.bytes_sent} bytes, {node.duration_s:.1f} s)")
+    if not result.ok:
+        raise click.ClickException(
+            f"{difusor} stays disabled: not every node confirmed {cut.cut_id}"
+        )
+    console.print(f"[bold green]reinstated[/] {difusor} at cut {cut.cut_id}")
+
+
+def _reinstate(
+    target: Difusor, registry: Registry, registry_path: Path, election: Election,
+    settings: OrchestratorSettings, key: Path, cuts_dir: Path, db_path: Path, ssh_key: Path,
+    source_address: str | None, workdir: Path, operator: str,
+) -> tuple[DifusorResult, FoundCut]:  # fmt: skip
+    """Push the newest cut to ``target`` and reinstate it if every node confirmed."""
+    difusor = target.id
     try:
         found = newest_cut(CutSource(cuts_dir, election), election, key, workdir)
     except SigningError as exc:
@@ -277,14 +300,7 @@ def reinstate(
             settings, store, registry, registry_path.parent, election, None, clock
         )
         outbox.perform_pending(store, handlers, clock)
-    for node in result.nodes:
-        mark = "[green]confirmed[/]" if node.ok else f"[red]{node.error_class}[/]: {node.error}"
-        console.print(f"  {node.node}: {mark} ({node.bytes_sent} bytes, {node.duration_s:.1f} s)")
-    if not result.ok:
-        raise click.ClickException(
-            f"{difusor} stays disabled: not every node confirmed {cut.cut_id}"
-        )
-    console.print(f"[bold green]reinstated[/] {difusor} at cut {cut.cut_id}")
+    return result, cut
 
 
 def _unit(

@@ -1,12 +1,14 @@
-"""Fixtures: the coahuila-2018 election, the test registry, a fresh SQLite store."""
+"""Fixtures: the coahuila-2018 election, the test registry, a fresh SQLite store, one cut."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from prep_iac.cuts import generate_night
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
@@ -37,3 +39,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def night(store: Store, registry: Registry, election: Election) -> Night:
     return Night(store, registry, election)
+
+
+@pytest.fixture(scope="session")
+def one_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 18:00 cut of coahuila-2018, reduced to what states its time plus two pages."""
+    base = tmp_path_factory.mktemp("one-cut")
+    [info] = generate_night(load_election("coahuila-2018"), base / "full", cuts=1, seed=5)
+    small = base / info.id
+    small.mkdir()
+    for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
+        shutil.copyfile(Path(info.path) / name, small / name)
+    shutil.rmtree(base / "full")
+    return small

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from prep_iac.cuts import generate_night
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate.drill_mail import OPERATOR, notify_settings
@@ -31,19 +30,6 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 PERIOD_S = 5.0
 # Nothing listens on port 1 of loopback: every push fails at once.
 CLOSED = {"host": "127.0.0.1", "port": 1}
-
-
-@pytest.fixture(scope="module")
-def cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cut reduced to what states its time plus two pages."""
-    base = tmp_path_factory.mktemp("night")
-    [info] = generate_night(load_election("coahuila-2018"), base / "full", cuts=1, seed=5)
-    small = base / info.id
-    small.mkdir()
-    for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
-        shutil.copyfile(Path(info.path) / name, small / name)
-    shutil.rmtree(base / "full")
-    return small
 
 
 @pytest.fixture
@@ -94,8 +80,9 @@ def alerts(box: Mailbox) -> list[str]:
 
 
 def test_missing_signing_key_alerts_the_operators_and_the_next_period_signs(
-    store: Store, registry: Registry, cut: Path, box: Mailbox, tmp_path: Path
+    store: Store, registry: Registry, one_cut: Path, box: Mailbox, tmp_path: Path
 ) -> None:
+    cut = one_cut
     source = tmp_path / "source"
     source.mkdir()
     shutil.copytree(cut, source / cut.name)
