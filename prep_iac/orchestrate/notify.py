@@ -104,7 +104,7 @@ class NotifyError(RuntimeError):
 class Notifier:
     """The outbox handler for ``notify`` actions.
 
-    + settings: SMTP, operators, webhooks, deduplication window
+    + settings: SMTP, operators, webhooks
     + store: where deduplication is recorded
     + registry, election: names, contacts and time zone for the messages
     + clock: the current time (aware)
