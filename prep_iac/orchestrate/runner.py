@@ -65,7 +65,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ from prep_iac.orchestrate import outbox, strikes
 from prep_iac.orchestrate.iec_list import ListPublisher
 from prep_iac.orchestrate.notify import Notifier
 from prep_iac.orchestrate.outbox import Handler
-from prep_iac.orchestrate.schedule import Period, PeriodClock
+from prep_iac.orchestrate.schedule import Period, PeriodClock, local
 from prep_iac.orchestrate.settings import OrchestratorSettings
 from prep_iac.orchestrate.store import Store, ts
 from prep_iac.orchestrate.strikes import CutRef, Message
@@ -162,7 +162,7 @@ class CutSource:
             cut = self._read(path, key)
             if cut is not None:
                 found.append(cut)
-        return sorted(found, key=lambda c: c.cut_time.astimezone(UTC))
+        return sorted(found, key=lambda c: c.cut_time)
 
     def mark_invalid(self, path: Path, why: str) -> None:
         self.invalid[path.name] = why
@@ -189,7 +189,8 @@ class CutSource:
         except ValueError as exc:  # a time the zone skips, or an offset it does not have
             self.mark_invalid(path, f"{stated.source}: {exc}")
             return None
-        if self._latest is None or when.astimezone(UTC) > self._latest.astimezone(UTC):
+        when = local(when, self.election.tz)  # compares as an instant, also in the fall-back
+        if self._latest is None or when > self._latest:
             self._latest = when
         self._times[key] = FoundCut(path, self.election.cut_id(when), when)
         return self._times[key]

@@ -155,3 +155,21 @@ def activate(host: Path, signers: Path, cut: PreparedCut) -> list[dict[str, str]
     )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_the_period_clock_orders_the_repeated_hour_by_instant(
+    election: Election, registry: Registry, tmp_path: Path
+) -> None:
+    at = datetime(2018, 10, 28, 6, 55, tzinfo=UTC)  # 01:55 CDT; five minutes later it is 01:00 CST
+    clock = PeriodClock(election, clock=lambda: at)
+    current = clock.current()
+    assert current is not None and current.cut_id == "20181028_0150"
+    assert current.start <= clock.now() < current.end  # on the wall clock: 01:50 <= 01:55, 01:00
+    assert clock.next_boundary() == current.end
+    # A restart at 01:55 CDT records the periods it missed, not the one still under way.
+    with Store(tmp_path / "state.sqlite3") as store:
+        strikes.start_run(store, registry, election, 1, clock.now())
+        assert [p.start for p in store.periods()] == [
+            p.start for p in clock.periods(election.window_start, current.start)
+        ]
+        assert store.period(current.start) is None
