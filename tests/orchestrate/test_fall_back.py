@@ -18,7 +18,6 @@ import pytest
 
 from prep_iac.cuts import generate_night
 from prep_iac.hostside import activate_script
-from prep_iac.hostside.activate import BUNDLE_NAME, MANIFEST_NAME, PATCH_NAME
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
@@ -28,6 +27,7 @@ from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.signing import allowed_signers_line, generate_signing_key
+from prep_iac.wire import BUNDLE_NAME, MANIFEST_NAME, PATCH_NAME
 
 IDS = [
     "20181028_0120", "20181028_0130", "20181028_0140", "20181028_0150",
