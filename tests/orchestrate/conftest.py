@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from prep_iac.cuts import generate_night
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 
-from .helpers import Night
+from .helpers import Night, small_night
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -43,12 +41,7 @@ def night(store: Store, registry: Registry, election: Election) -> Night:
 
 @pytest.fixture(scope="session")
 def one_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 18:00 cut of coahuila-2018, reduced to what states its time plus two pages."""
+    """The 18:00 cut of coahuila-2018, reduced (``small_night``)."""
     base = tmp_path_factory.mktemp("one-cut")
-    [info] = generate_night(load_election("coahuila-2018"), base / "full", cuts=1, seed=5)
-    small = base / info.id
-    small.mkdir()
-    for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
-        shutil.copyfile(Path(info.path) / name, small / name)
-    shutil.rmtree(base / "full")
-    return small
+    [cut] = small_night(load_election("coahuila-2018"), base, cuts=1, seed=5)
+    return cut

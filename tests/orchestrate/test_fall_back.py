@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from prep_iac.cuts import generate_night
-from prep_iac.hostside import activate_script
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
@@ -28,6 +25,9 @@ from prep_iac.presets import load_election
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.signing import allowed_signers_line, generate_signing_key
 from prep_iac.wire import BUNDLE_NAME, MANIFEST_NAME, PATCH_NAME
+
+from .helpers import small_night
+from .test_suspension import run_host
 
 IDS = [
     "20181028_0120", "20181028_0130", "20181028_0140", "20181028_0150",
@@ -50,16 +50,7 @@ def election() -> Election:
 def night(election: Election, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Seven cuts every 10 minutes from 01:20 CDT, reduced to what states their time
     and two pages; as zips named so that name order is not time order."""
-    base = tmp_path_factory.mktemp("fall-back")
-    cuts = []
-    for info in generate_night(election, base / "full", cuts=len(IDS), seed=11):
-        small = base / "small" / info.id
-        small.mkdir(parents=True)
-        for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
-            shutil.copyfile(Path(info.path) / name, small / name)
-        cuts.append(small)
-    shutil.rmtree(base / "full")
-    return cuts
+    return small_night(election, tmp_path_factory.mktemp("fall-back"), len(IDS), seed=11)
 
 
 def drop(cuts: list[Path], source: Path, name: str = "{id}") -> None:
@@ -136,7 +127,7 @@ def test_fall_back_cuts_are_signed_with_their_offset_and_activate_in_time_order(
     )
 
 
-def activate(host: Path, signers: Path, cut: PreparedCut) -> list[dict[str, str]]:
+def activate(host: Path, signers: Path, cut: PreparedCut) -> list[dict[str, object]]:
     """Upload ``cut`` as a push does (a patch against the live manifest) and run the
     host program as its path unit would."""
     live = host / "status" / "manifest.json"
@@ -147,14 +138,7 @@ def activate(host: Path, signers: Path, cut: PreparedCut) -> list[dict[str, str]
     (part / PATCH_NAME).write_bytes(payload.patch)
     (part / f"{MANIFEST_NAME}.sig").write_bytes(cut.signature)
     part.rename(host / "incoming" / cut.manifest.cut_id)
-    result = subprocess.run(
-        ["/usr/bin/python3", "-I", "-S", str(activate_script()), "process", "--root", str(host),
-         "--election", "coahuila-2018", "--allowed-signers", str(signers),
-         "--log", str(host.parent / "activate.log"), "--config", "/nonexistent"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert "Traceback" not in result.stderr, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    return run_host(host, signers, host.parent)
 
 
 def test_the_period_clock_orders_the_repeated_hour_by_instant(

@@ -21,6 +21,7 @@ from prep_iac.orchestrate.store import Store
 from prep_iac.publish.signing import generate_signing_key
 
 from .helpers import Night
+from .test_cli import run as cli
 
 HOLD = """
 import sys
@@ -61,14 +62,6 @@ def holder(night: Night) -> Iterator[subprocess.Popen[str]]:
     yield child
     child.kill()
     child.wait(timeout=30)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prep_iac.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
 
 
 def test_second_holder_is_refused_naming_the_first(

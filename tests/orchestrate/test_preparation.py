@@ -8,26 +8,22 @@ SMTP server for the alerts.
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prep_iac.models.difusor import Difusor, Registry
-from prep_iac.models.election import Election
 from prep_iac.orchestrate.drill_mail import OPERATOR, notify_settings
 from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
-from prep_iac.orchestrate.runner import MARKER, CutSource, PeriodPushes, Runner, default_handlers
-from prep_iac.orchestrate.schedule import Drill, Period, PeriodClock, utc_now
-from prep_iac.orchestrate.settings import OrchestratorSettings
+from prep_iac.orchestrate.runner import MARKER
+from prep_iac.orchestrate.schedule import Period
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
-from prep_iac.publish.push import Credentials
 from prep_iac.publish.signing import allowed_signers_line, generate_signing_key, verify_file
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-PERIOD_S = 5.0
+from .test_runner import make_runner
+
 # Nothing listens on port 1 of loopback: every push fails at once.
 CLOSED = {"host": "127.0.0.1", "port": 1}
 
@@ -44,33 +40,6 @@ def unreachable(registry: Registry) -> Registry:
         for d in registry.difusores
     ]
     return registry.model_copy(update={"difusores": difusores})
-
-
-def run_periods(
-    store: Store, registry: Registry, source: Path, signing_key: Path, box: Mailbox,
-    tmp_path: Path, periods: int, on_start: Sequence[Callable[[Period], None]],
-) -> str:  # fmt: skip
-    election: Election = load_election("coahuila-2018").model_copy(
-        update={"transfer_budget_seconds": 300}
-    )
-    stop = threading.Event()
-    clock = PeriodClock(election, drill=Drill.compress(election, utc_now(), PERIOD_S))
-    client = generate_signing_key(tmp_path / "client" / "id_ed25519")
-    credentials = Credentials(client, connect_timeout=2)
-    settings = OrchestratorSettings(notify=notify_settings(box))
-
-    def stop_after(report: PeriodPushes) -> None:
-        if report.period.index >= periods - 1:
-            stop.set()
-
-    runner = Runner(
-        store, registry, election, CutSource(source, election), signing_key, tmp_path / "work",
-        credentials, clock,
-        handlers=default_handlers(settings, store, registry, FIXTURES, election, credentials,
-                                  clock.now, signing_key),
-        poll_s=0.1, on_period_start=on_start, on_period_end=[stop_after],
-    )  # fmt: skip
-    return runner.run(stop)
 
 
 def alerts(box: Mailbox) -> list[str]:
@@ -94,9 +63,13 @@ def test_missing_signing_key_alerts_the_operators_and_the_next_period_signs(
         if period.index == 1:
             generate_signing_key(signing_key)
 
-    outcome = run_periods(
-        store, unreachable(registry), source, signing_key, box, tmp_path, 2, [key_arrives]
-    )
+    election = load_election("coahuila-2018").model_copy(update={"transfer_budget_seconds": 300})
+    client = generate_signing_key(tmp_path / "client" / "id_ed25519")
+    runner, stop = make_runner(
+        store, unreachable(registry), election, source, signing_key, tmp_path, client, 2,
+        notify=notify_settings(box), on_period_start=[key_arrives],
+    )  # fmt: skip
+    outcome = runner.run(stop)
     assert outcome == "stopped"  # the loop served both periods: no crash
     starts = [p.start for p in store.periods()]
     events = [
