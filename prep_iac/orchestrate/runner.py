@@ -15,11 +15,12 @@ results CSV states the latest cut time (never the file name or its mtime).
 
 **A cut that cannot be prepared** is never a crash: one that cannot be read or
 unpacked is recorded (``cut-invalid``) and skipped, and the newest one that
-prepares is served instead; when signing fails (a missing, unreadable or wrong
-signing key) the event is ``signing-failed`` and no unprepared cut is tried
-again in that period. Either way the operators get a ``preparation-failed``
-notice through the outbox (one per cut and period), nobody gets a strike for it
-beyond not having the cut, and the next period tries again.
+prepares is served instead; when signing fails (a missing or unreadable signing
+key, one ``ssh-keygen`` cannot sign with) the event is ``signing-failed`` and no
+unprepared cut is tried again in that period. Either way the operators get a
+``preparation-failed`` notice through the outbox (one per cut and period), no
+difusor is struck for the IEC's fault (a period with no cut judges nobody), and
+the next period tries again.
 
 **Each period** (``PeriodClock``: the election's window and zone, or a drill):
 
