@@ -1,6 +1,9 @@
 """``prep-iac status|events|disable|list``: the orchestrator's state, for operators.
 
 These commands read and change the orchestrator's database; they never push.
+``disable`` changes it, so it holds the state's lock (``orchestrate.lock``)
+like ``run``: it refuses while another command holds it. ``locked`` is how
+every command takes that lock.
 Actions a decision requires (the signed suspension, notices) are queued in the
 database and performed by the running orchestrator; ``list render`` publishes
 the IEC's list of difusores itself.
@@ -15,6 +18,8 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox, runner, strikes
 from prep_iac.orchestrate.iec_list import ListPublisher, S3Target
+from prep_iac.orchestrate.lock import StateLocked, state_lock
 from prep_iac.orchestrate.settings import IecListSettings, load_settings
 from prep_iac.orchestrate.store import DifusorState, Event, Store
 from prep_iac.presets import load_election
@@ -53,6 +59,16 @@ registry_option = click.option(
     envvar="PREP_IAC_DIFUSORES",
     help="The registry of difusores (YAML).",
 )
+
+
+@contextmanager
+def locked(db_path: Path, command: str) -> Iterator[None]:
+    """Hold the lock of the state in ``db_path``; a clear error when another process does."""
+    try:
+        with state_lock(db_path, command):
+            yield
+    except StateLocked as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _open(db_path: Path, must_exist: bool = True) -> Store:
@@ -222,14 +238,14 @@ def events(db_path: Path, since: str, kinds: tuple[str, ...], fmt: str) -> None:
     click.echo(out.getvalue(), nl=False)
 
 
-def _operator() -> str:
+def operator_name() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 @click.command()
 @click.argument("difusor")
 @click.option("--reason", required=True, help="Why, for the record and the notices (Spanish).")
-@click.option("--operator", default=_operator, help="Who decides (default: the login name).")
+@click.option("--operator", default=operator_name, help="Who decides (default: the login name).")
 @db_option
 @registry_option
 def disable(difusor: str, reason: str, operator: str, db_path: Path, registry_path: Path) -> None:
@@ -239,7 +255,7 @@ def disable(difusor: str, reason: str, operator: str, db_path: Path, registry_pa
         registry.get(difusor)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
-    with _open(db_path, must_exist=False) as store:
+    with locked(db_path, f"disable {difusor}"), _open(db_path, must_exist=False) as store:
         try:
             actions = strikes.disable(store, registry, difusor, reason, datetime.now(UTC), operator)
         except strikes.StrikeError as exc:
@@ -250,7 +266,7 @@ def disable(difusor: str, reason: str, operator: str, db_path: Path, registry_pa
 
 @click.command("close-prep")
 @click.option("--cut", "cut_id", default=None, help="The PREP's last cut id, for the record.")
-@click.option("--operator", default=_operator, help="Who decides (default: the login name).")
+@click.option("--operator", default=operator_name, help="Who decides (default: the login name).")
 @db_option
 def close_prep(cut_id: str | None, operator: str, db_path: Path) -> None:
     """Record that the PREP published its last cut: from now on every freshness statement

@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,11 +21,13 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from prep_iac.cli.orchestrate import registry_option
+from prep_iac.cli.orchestrate import locked, operator_name, registry_option
 from prep_iac.models.difusor import Difusor, DifusorStatus, Registry
 from prep_iac.models.loading import load_model
+from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
+from prep_iac.publish.manifest import CutError
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import (
     Credentials,
@@ -33,7 +36,7 @@ from prep_iac.publish.push import (
     push_many,
     read_status,
 )
-from prep_iac.publish.signing import allowed_signers_line, generate_signing_key
+from prep_iac.publish.signing import SigningError, allowed_signers_line, generate_signing_key
 
 console = Console(stderr=True)
 
@@ -115,6 +118,20 @@ def sign(source: Path, election: str, signing_key: Path, out: Path) -> None:
 @click.option("--concurrency", default=8, show_default=True, help="Nodes pushed at once.")
 @click.option("--budget", type=float, default=None, help="Seconds (default: the election's).")
 @source_option
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The orchestrator's database: hold its lock, push only to the difusores it has"
+    " active, and record the push as an event.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --db: also push to difusores the orchestrator disabled (lifts their notice).",
+)
+@click.option("--operator", default=operator_name, help="Who pushes, for the record (with --db).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def push(
     source: Path,
@@ -125,31 +142,47 @@ def push(
     concurrency: int,
     budget: float | None,
     source_address: str | None,
+    db_path: Path | None,
+    force: bool,
+    operator: str,
     as_json: bool,
 ) -> None:
-    """Sign a cut and push it to every active difusor; exit 1 if any did not confirm it."""
+    """Sign a cut and push it to every active difusor; exit 1 if any did not confirm it.
+
+    With --db, "active" is what the orchestrator's state says, not the registry
+    file, and the push refuses at once while another command (``run``) holds
+    that state.
+    """
     registry = load_model(Registry, registry_path)
     chosen = load_election(election or registry.election)
-    targets = [d for d in registry.difusores if d.status == DifusorStatus.ACTIVE]
     credentials = Credentials(ssh_key, source_address=source_address)
-    with tempfile.TemporaryDirectory(prefix="prep-push-") as work:
-        cut = prepare_cut(source, chosen, signing_key, Path(work))
-        # The IEC vouches for the cut it pushes, as the orchestrator does each period.
-        statements, unsigned = sign_statements(
-            chosen.id, [d.id for d in targets], cut.manifest.cut_id, cut.manifest.cut_time,
-            datetime.now(UTC), validity(chosen), signing_key,
-        )  # fmt: skip
-        if unsigned:
-            raise click.ClickException(f"cannot sign freshness statements: {unsigned}")
-        results = _push_with_progress(
-            cut,
-            targets,
-            credentials,
-            budget or chosen.transfer_budget_seconds,
-            concurrency,
-            quiet=as_json,
-            statements=statements,
-        )
+
+    def send(targets: list[Difusor]) -> tuple[PreparedCut, list[DifusorResult]]:
+        with tempfile.TemporaryDirectory(prefix="prep-push-") as work:
+            try:
+                cut = prepare_cut(source, chosen, signing_key, Path(work))
+            except (CutError, SigningError) as exc:
+                raise click.ClickException(str(exc)) from None
+            # The IEC vouches for the cut it pushes, as the orchestrator does each period.
+            statements, unsigned = sign_statements(
+                chosen.id, [d.id for d in targets], cut.manifest.cut_id, cut.manifest.cut_time,
+                datetime.now(UTC), validity(chosen), signing_key,
+            )  # fmt: skip
+            if unsigned:
+                raise click.ClickException(f"cannot sign freshness statements: {unsigned}")
+            results = _push_with_progress(
+                cut, targets, credentials, budget or chosen.transfer_budget_seconds,
+                concurrency, quiet=as_json, statements=statements,
+            )  # fmt: skip
+        return cut, results
+
+    if db_path is None:
+        if force:
+            raise click.UsageError("--force applies to the orchestrator's state: pass --db")
+        cut, results = send([d for d in registry.difusores if d.status == DifusorStatus.ACTIVE])
+    else:
+        with locked(db_path, "push"), Store(db_path) as store:
+            cut, results = _recorded_push(store, registry, force, operator, send)
     if as_json:
         json.dump(
             {
@@ -172,6 +205,37 @@ def push(
         _summary(results)
     if not all(r.ok for r in results):
         sys.exit(1)
+
+
+def _recorded_push(
+    store: Store,
+    registry: Registry,
+    force: bool,
+    operator: str,
+    send: Callable[[list[Difusor]], tuple[PreparedCut, list[DifusorResult]]],
+) -> tuple[PreparedCut, list[DifusorResult]]:
+    """A manual push to the difusores the store has active (and disabled ones if ``force``)."""
+    now = datetime.now(UTC)
+    with store.transaction():
+        store.sync_registry(registry, now)
+    status = {s.difusor: s.status for s in store.states()}
+    wanted = {DifusorStatus.ACTIVE, *([DifusorStatus.DISABLED] if force else [])}
+    targets = [d for d in registry.difusores if status[d.id] in wanted]
+    skipped = sorted(d.id for d in registry.difusores if status[d.id] is DifusorStatus.DISABLED
+                     and not force)  # fmt: skip
+    if skipped:
+        console.print(f"not pushed, disabled by the orchestrator: {', '.join(skipped)}"
+                      " (--force to push anyway)")  # fmt: skip
+    cut, results = send(targets)
+    with store.transaction():
+        store.add_event(
+            datetime.now(UTC), "manual-push", cut_id=cut.manifest.cut_id, operator=operator,
+            confirmed=sorted(r.difusor for r in results if r.ok),
+            failed=sorted(r.difusor for r in results if not r.ok),
+            forced=sorted(d.id for d in targets if status[d.id] is DifusorStatus.DISABLED),
+            skipped=skipped,
+        )  # fmt: skip
+    return cut, results
 
 
 def _push_with_progress(

@@ -28,7 +28,7 @@ from types import FrameType
 import click
 from rich.console import Console
 
-from prep_iac.cli.orchestrate import db_option, registry_option
+from prep_iac.cli.orchestrate import db_option, locked, registry_option
 from prep_iac.cli.publish import source_option, ssh_key_option
 from prep_iac.models.difusor import DifusorStatus, Registry
 from prep_iac.models.election import Election
@@ -49,6 +49,7 @@ from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
 from prep_iac.publish.freshness import sign_statements, validity
 from prep_iac.publish.push import Credentials, push_difusor
+from prep_iac.publish.signing import SigningError
 
 console = Console()
 DEFAULT_WORKDIR = Path("/var/lib/prep-iac/work")
@@ -193,7 +194,7 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with Store(db_path) as store:
+    with locked(db_path, "run"), Store(db_path) as store:
         runner = Runner(
             store, registry, election, CutSource(cuts_dir, election), key, workdir, credentials,
             clock,
@@ -239,41 +240,47 @@ def reinstate(
         raise click.ClickException(str(exc.args[0])) from None
     if not db_path.is_file():
         raise click.ClickException(f"no orchestrator database at {db_path} (pass --db)")
-    found = newest_cut(CutSource(cuts_dir, election), election, key, workdir)
-    if found is None:
-        raise click.ClickException(f"no complete cut in {cuts_dir}")
-    cut, prepared = found
-    credentials = Credentials(ssh_key, source_address=source_address)
-    with Store(db_path) as store:
-        store_state = store.state(difusor) if difusor in _known(store) else None
-        if store_state is None or store_state.status is not DifusorStatus.DISABLED:
-            state = store_state.status.value if store_state else target.status.value
-            raise click.ClickException(f"{difusor} is {state}, not disabled")
-        period = store.last_period()
-        if period is None:
-            raise click.ClickException("no period recorded yet: nothing to attach the push to")
-        console.print(f"pushing cut {cut.cut_id} to {difusor} ({len(target.nodes)} node(s))")
-        final = prep_closed(store)
-        statements, unsigned = sign_statements(
-            election.id, [difusor], cut.cut_id, cut.cut_time, datetime.now(UTC),
-            None if final else validity(election), key,
-        )  # fmt: skip
-        if unsigned:
-            raise click.ClickException(f"cannot sign {difusor}'s statement: {unsigned[difusor]}")
-        result = push_difusor(
-            prepared, target, credentials, election.transfer_budget.total_seconds(),
-            statement=statements[difusor],
-        )  # fmt: skip
-        now = datetime.now(UTC)
+    # Locked while preparing too: run unpacks cuts into the same --workdir.
+    with locked(db_path, f"reinstate {difusor}"):
         try:
-            strikes.reinstate(store, registry, period.start, result, cut.ref, now, operator)
-        except strikes.StrikeError as exc:
+            found = newest_cut(CutSource(cuts_dir, election), election, key, workdir)
+        except SigningError as exc:
             raise click.ClickException(str(exc)) from None
-        clock = _now
-        handlers = default_handlers(
-            settings, store, registry, registry_path.parent, election, None, clock
-        )
-        outbox.perform_pending(store, handlers, clock)
+        if found is None:
+            raise click.ClickException(f"no complete cut in {cuts_dir}")
+        cut, prepared = found
+        credentials = Credentials(ssh_key, source_address=source_address)
+        with Store(db_path) as store:
+            store_state = store.state(difusor) if difusor in _known(store) else None
+            if store_state is None or store_state.status is not DifusorStatus.DISABLED:
+                state = store_state.status.value if store_state else target.status.value
+                raise click.ClickException(f"{difusor} is {state}, not disabled")
+            period = store.last_period()
+            if period is None:
+                raise click.ClickException("no period recorded yet: nothing to attach the push to")
+            console.print(f"pushing cut {cut.cut_id} to {difusor} ({len(target.nodes)} node(s))")
+            final = prep_closed(store)
+            statements, unsigned = sign_statements(
+                election.id, [difusor], cut.cut_id, cut.cut_time, datetime.now(UTC),
+                None if final else validity(election), key,
+            )  # fmt: skip
+            if unsigned:
+                why = unsigned[difusor]
+                raise click.ClickException(f"cannot sign {difusor}'s statement: {why}")
+            result = push_difusor(
+                prepared, target, credentials, election.transfer_budget.total_seconds(),
+                statement=statements[difusor],
+            )  # fmt: skip
+            now = datetime.now(UTC)
+            try:
+                strikes.reinstate(store, registry, period.start, result, cut.ref, now, operator)
+            except strikes.StrikeError as exc:
+                raise click.ClickException(str(exc)) from None
+            clock = _now
+            handlers = default_handlers(
+                settings, store, registry, registry_path.parent, election, None, clock
+            )
+            outbox.perform_pending(store, handlers, clock)
     for node in result.nodes:
         mark = "[green]confirmed[/]" if node.ok else f"[red]{node.error_class}[/]: {node.error}"
         console.print(f"  {node.node}: {mark} ({node.bytes_sent} bytes, {node.duration_s:.1f} s)")

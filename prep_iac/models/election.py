@@ -8,6 +8,7 @@ so a daylight-saving change never creates or loses a period.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -201,11 +202,56 @@ class Election(BaseModel):
             yield at
             index += 1
 
+    def stated_instant(
+        self, local: datetime, offset_label: str, after: datetime | None = None
+    ) -> datetime:
+        """The instant a cut's CSV means by the wall-clock ``local`` and ``(offset_label)``.
+
+        The zone decides alone except in the hour a fall-back repeats, where
+        one wall-clock time names two instants (the first pass, ``fold=0``, and
+        the second, ``fold=1``, whose cut id takes the ``b`` suffix):
+
+        + offset_label: picks one of the two when it states that one's real
+          offset and is not the election's ``csv_offset_label`` (the PREP may
+          write that label all year, so it says nothing about daylight saving)
+        + after: otherwise the previous cut's instant: the first of the two at
+          or after it (a cut is never older than the one before it); the first
+          pass when there is none
+
+        A wall-clock time the zone skips (spring forward) or a label that is
+        neither ``csv_offset_label`` nor an offset the zone has at that time is
+        refused (``ValueError``).
+
+        **Example:** in America/Monterrey on 29 Oct 2017, ``01:10 (UTC-6)``
+        after the cut of ``01:50`` CDT is 01:10 CST, cut ``20171029_0110b``.
+        """
+        if local.tzinfo is not None:
+            raise ValueError(f"{local.isoformat()}: expected a wall-clock time without offset")
+        first, second = (local.replace(tzinfo=self.tz, fold=fold) for fold in (0, 1))
+        if first.astimezone(UTC).astimezone(self.tz).replace(tzinfo=None) != local:
+            raise ValueError(f"{local:%d/%m/%Y %H:%M} does not exist in {self.timezone}")
+        stated = _label_offset(offset_label)
+        real = {first.utcoffset(), second.utcoffset()}
+        if offset_label != self.csv_offset_label and stated not in real:
+            offsets = ", ".join(sorted(_offset_label(o) for o in real if o is not None))
+            raise ValueError(
+                f"{local:%d/%m/%Y %H:%M} ({offset_label}): expected ({self.csv_offset_label})"
+                f" or the offset {self.timezone} has then ({offsets})"
+            )
+        if first.utcoffset() == second.utcoffset():
+            return first
+        if offset_label != self.csv_offset_label:
+            return first if stated == first.utcoffset() else second
+        if after is None or first.astimezone(UTC) >= after.astimezone(UTC):
+            return first
+        return second
+
     def cut_id(self, when: datetime) -> str:
         """Cut id from the local wall clock, ``YYYYMMDD_HHMM``.
 
         In the repeated hour when daylight saving ends, the second occurrence
-        gets a ``b`` suffix so ids stay unique and sort in time order.
+        gets a ``b`` suffix so ids stay unique; they are not in time order there
+        (``0100b`` comes after ``0150``), so order cuts by their time, never by id.
         """
         local = when.astimezone(self.tz)
         suffix = "b" if local.fold else ""
@@ -220,3 +266,17 @@ class Election(BaseModel):
         """``COAH_AYUN_2018.csv``."""
         code = (contest or self.primary_contest).code
         return f"{self.entity.code}_{code}_{self.year}.csv"
+
+
+def _label_offset(label: str) -> timedelta | None:
+    """``UTC-6`` as an offset; None for a label that is not of that form."""
+    match = re.fullmatch(r"UTC([+-])(\d{1,2})", label)
+    if match is None:
+        return None
+    hours = timedelta(hours=int(match[2]))
+    return -hours if match[1] == "-" else hours
+
+
+def _offset_label(offset: timedelta) -> str:
+    hours = int(offset.total_seconds() // 3600)
+    return f"UTC{hours:+d}"

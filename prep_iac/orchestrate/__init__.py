@@ -9,6 +9,7 @@
 - ``suspension``: the signed suspension instruction a disabled difusor's host applies.
 - ``settings``: the orchestrator's settings file (notifications, list targets, signing key).
 - ``runner``: the loop ``prep-iac run`` runs; ``service``: its systemd unit.
+- ``lock``: one orchestrator per state (an exclusive lock beside the database).
 - ``drill``: election night compressed on testbed hosts, with faults, checked end to end;
   ``drill_mail``: what its SMTP server (``mailbox``, aiosmtpd on loopback) must have received.
 """

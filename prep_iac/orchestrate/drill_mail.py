@@ -7,11 +7,14 @@ what arrived, by the ``X-PREP-*`` headers the notifier sets:
 - each failing difusor's technical contact got one Spanish mail per failed
   period, for exactly its failed periods (none twice);
 - each disabled difusor's contact got the disablement mail, once;
-- the IEC's operators got every notice the contacts got;
+- the IEC's operators got every notice the contacts got (their own alerts about
+  no difusor, such as a cut that could not be signed, come on top);
 - healthy difusores' contacts got nothing, and nobody got a mail about a
   period it passed (the default scenario fails every difusor at some point);
 - no flood: replaying every notice already sent, as the outbox does when the
-  orchestrator died between mailing and recording it, sends nothing more.
+  orchestrator died between mailing and recording it, sends nothing more (a
+  notice is held back only as an exact repeat: same recipient, difusor, message
+  and period or decision).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ FAILED_TEXT = "se procederá a comunicarse con el Difusor"
 DISABLED_TEXT = "se interrumpió la transmisión"
 
 MailCheck = tuple[str, bool, str]
-Notice = tuple[str, str, int | None]  # difusor, message, period index (failed periods)
+# difusor (None: an operators' alert), message, period index (failed periods)
+Notice = tuple[str | None, str, int | None]
 
 
 def notify_settings(box: Mailbox) -> NotifySettings:
@@ -53,7 +57,8 @@ def _notice(mail: EmailMessage, periods: list[datetime]) -> Notice:
     period = mail["X-PREP-Period"]
     when = None if period is None else datetime.fromisoformat(period)
     index = None if when is None else periods.index(when) if when in periods else -1
-    return str(mail["X-PREP-Difusor"]), str(mail["X-PREP-Message"]), index
+    difusor = mail["X-PREP-Difusor"]
+    return None if difusor is None else str(difusor), str(mail["X-PREP-Message"]), index
 
 
 def mail_counts(box: Mailbox, registry: Registry) -> dict[str, object]:
@@ -109,7 +114,7 @@ def mail_checks(
         not quiet,
         f"wrongly mailed: {quiet or 'none'}",
     ))  # fmt: skip
-    operators = notices(box, OPERATOR, periods)
+    operators = [n for n in notices(box, OPERATOR, periods) if n[0] is not None]
     checks.append((
         "mail: IEC operators got every notice",
         Counter(operators) == Counter(every) and bool(operators),
@@ -131,12 +136,11 @@ def replay(store: Store, registry: Registry, election: Election, settings: Notif
     """Send every recorded notice again a minute after it went; return how many were mailed."""
     sent = 0
     for event in store.events(kinds=("notified",)):
-        if event.difusor is None:
-            continue
         notifier = Notifier(
             settings, store, registry, election, _at(event.at + timedelta(minutes=1))
         )
-        deliveries = notifier.send(event.difusor, Message(event.detail["message"]), event.detail)
+        message = Message(event.detail["message"])
+        deliveries = notifier.send(event.difusor, message, event.detail, event.detail["key"])
         sent += sum(d.outcome == "sent" for d in deliveries)
     return sent
 

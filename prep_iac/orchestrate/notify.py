@@ -3,17 +3,17 @@
 E-mail goes through smtplib (host, port, STARTTLS, credentials from
 ``SmtpSettings``); webhooks get a JSON POST. Messages are Spanish Jinja2
 templates in ``templates/notify/``: a failed period ("se procederá a
-comunicarse con el Difusor"), a disabled difusor, a reinstated one.
+comunicarse con el Difusor"), a disabled difusor, a reinstated one, and the
+operators' own alerts about no difusor (a cut the IEC could not prepare or sign).
 
-Deduplication: the same message about the same difusor is not sent to the
-same recipient again within ``dedup_minutes``; the record lives in the store,
-so a restart does not flood anyone either. For a failed period "the same
-message" means the same strike count: each consecutive failed period (1 of 3,
-2 of 3, 3 of 3) is news and is sent, while a difusor that keeps failing one
-period and recovering the next (strike 1 again and again) is told once per
-window. A recipient that fails makes the whole action fail, so the outbox
-retries it; recipients already served are then skipped by the same
-deduplication (as is an action repeated after a crash).
+Deduplication holds back true repeats only: the same message to the same
+recipient about the same difusor and the same period (for a failed period) or
+the same decision (the outbox action's key, for the others). Every failed
+period is news, also when a difusor fails, recovers and fails again. The record
+lives in the store, so neither a restart nor an outbox action repeated after a
+crash mails anyone twice, and no time window is involved (a drill's compressed
+clock changes nothing). A recipient that fails makes the whole action fail, so
+the outbox retries it; recipients already served are then skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import ssl
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -81,7 +81,6 @@ class NotifySettings(BaseModel):
     smtp: SmtpSettings | None = None
     operators: list[EmailStr] = Field(default_factory=list, description="IEC operators' e-mail.")
     webhooks: list[Webhook] = Field(default_factory=list)
-    dedup_minutes: int = Field(default=30, ge=0)
     mail_contacts: bool = Field(default=True, description="Also mail each difusor's contact.")
 
 
@@ -105,7 +104,7 @@ class NotifyError(RuntimeError):
 class Notifier:
     """The outbox handler for ``notify`` actions.
 
-    + settings: SMTP, operators, webhooks, deduplication window
+    + settings: SMTP, operators, webhooks
     + store: where deduplication is recorded
     + registry, election: names, contacts and time zone for the messages
     + clock: the current time (aware)
@@ -126,17 +125,17 @@ class Notifier:
         self.clock = clock
 
     def __call__(self, action: Action) -> None:
-        if action.difusor is None:
-            raise ValueError(f"notify action {action.key} names no difusor")
-        self.send(action.difusor, Message(action.payload["message"]), action.payload)
+        message = Message(action.payload["message"])
+        self.send(action.difusor, message, action.payload, action.key)
 
-    def render(self, difusor: Difusor, message: Message, payload: dict[str, Any]) -> Rendered:
+    def render(
+        self, difusor: Difusor | None, message: Message, payload: dict[str, Any]
+    ) -> Rendered:
         tz = self.election.tz
         context = {
             "election": self.election,
             "difusor": difusor,
-            "nodes": len(difusor.nodes),
-            "dedup_minutes": self.settings.dedup_minutes,
+            "nodes": 0 if difusor is None else len(difusor.nodes),
             "at_local": f"{self.clock().astimezone(tz):%H:%M del %d/%m/%Y}",
             "cut_id": "",
             "strikes": 0,
@@ -145,6 +144,8 @@ class Notifier:
             "error": "",
             "reason": "",
             "operator": "",
+            "what": "",
+            "path": "",
             **payload,
         }
         if "period_start" in payload:
@@ -153,15 +154,25 @@ class Notifier:
         text = TEMPLATES.get_template(f"{message.value}.txt.j2").render(context)
         return Rendered(" ".join(subject.split()), text)
 
-    def send(self, difusor_id: str, message: Message, payload: dict[str, Any]) -> list[Delivery]:
-        """Send ``message`` about a difusor to everyone configured; raise if anyone failed."""
-        difusor = self.registry.get(difusor_id)
+    def send(
+        self, difusor_id: str | None, message: Message, payload: dict[str, Any], key: str
+    ) -> list[Delivery]:
+        """Send ``message`` to everyone it concerns; raise if anyone failed.
+
+        + difusor_id: the difusor it is about (its contact and the operators are
+          told), or None for an operators' alert
+        + key: the outbox action's key; with the failed period's start, it tells a
+          repeat (held back) from news
+        """
+        difusor = None if difusor_id is None else self.registry.get(difusor_id)
         rendered = self.render(difusor, message, payload)
+        period = str(payload.get("period_start", ""))
+        about = period or key
         recipients: list[tuple[str, Callable[[], None]]] = []
         if self.settings.smtp is not None:
-            emails = [*([difusor.contact.email] if self.settings.mail_contacts else [])]
+            contact = difusor is not None and self.settings.mail_contacts
+            emails = [difusor.contact.email] if difusor is not None and contact else []
             emails += [e for e in self.settings.operators if e not in emails]
-            period = str(payload.get("period_start", ""))
             recipients += [
                 (email, _bind(self._mail, email, difusor, message, rendered, period))
                 for email in emails
@@ -169,41 +180,39 @@ class Notifier:
         for hook in self.settings.webhooks:
             body = {
                 "message": message.value,
-                "difusor": difusor.id,
-                "legal_name": difusor.legal_name,
+                "difusor": None if difusor is None else difusor.id,
+                "legal_name": None if difusor is None else difusor.legal_name,
                 "election": self.election.id,
                 "subject": rendered.subject,
                 "text": rendered.text,
                 "detail": payload,
             }
             recipients.append((f"webhook:{hook.url}", _bind(_post, hook, body)))
-        kind = message.value
-        if message is Message.PERIOD_FAILED:
-            kind += f":{payload.get('strikes', 0)}"
-        deliveries = [self._deliver(difusor.id, kind, r, send) for r, send in recipients]
+        deliveries = [
+            self._deliver(difusor_id or "", message, about, r, send) for r, send in recipients
+        ]
         failed = [d for d in deliveries if d.outcome == "failed"]
         if failed:
             raise NotifyError("; ".join(f"{d.recipient}: {d.error}" for d in failed))
         return deliveries
 
     def _deliver(
-        self, difusor: str, kind: str, recipient: str, send: Callable[[], None]
-    ) -> Delivery:
-        """Send unless ``kind`` went to ``recipient`` about ``difusor`` within the window."""
-        now = self.clock()
-        last = self.store.last_notified(difusor, kind, recipient)
-        if last is not None and now - last < timedelta(minutes=self.settings.dedup_minutes):
+        self, difusor: str, message: Message, about: str, recipient: str,
+        send: Callable[[], None],
+    ) -> Delivery:  # fmt: skip
+        """Send unless ``recipient`` already got ``message`` about ``difusor`` and ``about``."""
+        if self.store.notified(recipient, difusor, message.value, about) is not None:
             return Delivery(recipient, "suppressed")
         try:
             send()
         except (OSError, smtplib.SMTPException) as exc:
             return Delivery(recipient, "failed", f"{type(exc).__name__}: {exc}")
         with self.store.transaction():
-            self.store.mark_notified(difusor, kind, recipient, now)
+            self.store.mark_notified(recipient, difusor, message.value, about, self.clock())
         return Delivery(recipient, "sent")
 
     def _mail(
-        self, to: str, difusor: Difusor, message: Message, rendered: Rendered, period: str
+        self, to: str, difusor: Difusor | None, message: Message, rendered: Rendered, period: str
     ) -> None:
         smtp = self.settings.smtp
         assert smtp is not None
@@ -213,7 +222,8 @@ class Notifier:
         mail["Subject"] = rendered.subject
         mail["Date"] = format_datetime(self.clock())
         mail["Message-ID"] = make_msgid(domain=smtp.sender.split("@")[-1])
-        mail["X-PREP-Difusor"] = difusor.id
+        if difusor is not None:
+            mail["X-PREP-Difusor"] = difusor.id
         mail["X-PREP-Message"] = message.value
         if period:  # the failed period's start (UTC), for whoever files the mail
             mail["X-PREP-Period"] = period

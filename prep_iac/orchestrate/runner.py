@@ -11,8 +11,16 @@ directory the PREP drops cuts into. An entry of ``SOURCE`` is a complete cut whe
 
 Names starting with ``.`` or ending in ``.part``, ``.partial``, ``.tmp`` or
 ``.complete`` are never cuts. Among complete cuts the newest is the one whose
-results CSV states the latest cut time (never the file name or its mtime); a
-cut that cannot be read or signed is reported once (``cut-invalid``) and skipped.
+results CSV states the latest cut time (never the file name or its mtime).
+
+**A cut that cannot be prepared** is never a crash: one that cannot be read or
+unpacked is recorded (``cut-invalid``) and skipped, and the newest one that
+prepares is served instead; when signing fails (a missing or unreadable signing
+key, one ``ssh-keygen`` cannot sign with) the event is ``signing-failed`` and no
+unprepared cut is tried again in that period. Either way the operators get a
+``preparation-failed`` notice through the outbox (one per cut and period), no
+difusor is struck for the IEC's fault (a period with no cut judges nobody), and
+the next period tries again.
 
 **Each period** (``PeriodClock``: the election's window and zone, or a drill):
 
@@ -78,15 +86,16 @@ from prep_iac.orchestrate.canary import Canary, probe
 from prep_iac.orchestrate.iec_list import ListPublisher
 from prep_iac.orchestrate.notify import Notifier
 from prep_iac.orchestrate.outbox import Handler
-from prep_iac.orchestrate.schedule import Period, PeriodClock
+from prep_iac.orchestrate.schedule import Period, PeriodClock, local
 from prep_iac.orchestrate.settings import OrchestratorSettings
-from prep_iac.orchestrate.store import Store
-from prep_iac.orchestrate.strikes import CutRef, IecFaultRule
+from prep_iac.orchestrate.store import Store, ts
+from prep_iac.orchestrate.strikes import CutRef, IecFaultRule, Message
 from prep_iac.orchestrate.suspension import SuspensionSender
 from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
 from prep_iac.publish.manifest import CutError, cut_directory
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import Credentials, DifusorResult, push_many
+from prep_iac.publish.signing import SigningError
 
 MARKER = ".complete"
 FINAL_MARKER = ".final"  # beside a complete cut: the PREP's last
@@ -124,6 +133,7 @@ class CutSource:
         self.directory = directory
         self.election = election
         self._times: dict[tuple[str, int, int], FoundCut] = {}
+        self._latest: datetime | None = None  # the newest instant read: places the next cut
         self.invalid: dict[str, str] = {}  # entry name -> why; reported once each
 
     def complete(self) -> list[Path]:
@@ -144,10 +154,22 @@ class CutSource:
         return found
 
     def cuts(self) -> list[FoundCut]:
-        """Every complete, readable cut, oldest first by the time it states."""
-        found = []
+        """Every complete, readable cut, oldest first by the time it states.
+
+        Entries not read before are read in the order the PREP produced them
+        (modification time): a wall-clock time that a fall-back repeats is
+        placed against the cut read before it (``Election.stated_instant``).
+        """
+        found, fresh = [], []
         for path in self.complete():
-            cut = self._stated(path)
+            stat = path.stat()
+            key = (path.name, stat.st_mtime_ns, stat.st_size)
+            if key in self._times:
+                found.append(self._times[key])
+            else:
+                fresh.append((stat.st_mtime_ns, path.name, key, path))
+        for _, _, key, path in sorted(fresh):
+            cut = self._read(path, key)
             if cut is not None:
                 found.append(cut)
         return sorted(found, key=lambda c: c.cut_time)
@@ -162,21 +184,25 @@ class CutSource:
                 return cut
         return None
 
-    def _stated(self, path: Path) -> FoundCut | None:
-        stat = path.stat()
-        key = (path.name, stat.st_mtime_ns, stat.st_size)
-        if key not in self._times:
-            try:
-                if path.is_file() and not path.name.lower().endswith(".zip"):
-                    with cut_directory(path) as directory:
-                        stated = read_cut_time(directory)
-                else:
-                    stated = read_cut_time(path)
-            except (CutError, CutFormatError, OSError) as exc:
-                self.mark_invalid(path, str(exc))
-                return None
-            when = stated.local.replace(tzinfo=self.election.tz)
-            self._times[key] = FoundCut(path, self.election.cut_id(when), when)
+    def _read(self, path: Path, key: tuple[str, int, int]) -> FoundCut | None:
+        try:
+            if path.is_file() and not path.name.lower().endswith(".zip"):
+                with cut_directory(path) as directory:
+                    stated = read_cut_time(directory)
+            else:
+                stated = read_cut_time(path)
+        except (CutError, CutFormatError, OSError) as exc:
+            self.mark_invalid(path, str(exc))
+            return None
+        try:
+            when = self.election.stated_instant(stated.local, stated.offset_label, self._latest)
+        except ValueError as exc:  # a time the zone skips, or an offset it does not have
+            self.mark_invalid(path, f"{stated.source}: {exc}")
+            return None
+        when = local(when, self.election.tz)  # compares as an instant, also in the fall-back
+        if self._latest is None or when > self._latest:
+            self._latest = when
+        self._times[key] = FoundCut(path, self.election.cut_id(when), when)
         return self._times[key]
 
 
@@ -251,6 +277,11 @@ class Runner:
     canaries: Sequence[Canary] = ()
     iec_fault: IecFaultRule = field(default_factory=IecFaultRule)
     _prepared: dict[str, PreparedCut] = field(default_factory=dict, init=False)
+    # Preparation failures: (event, what, cut, error), reported once per period.
+    _unprepared: list[tuple[str, str, FoundCut, str]] = field(default_factory=list, init=False)
+    _reported: set[tuple[str, str]] = field(default_factory=set, init=False)
+    _tried_in: int | None = field(default=None, init=False)  # the period failures are from
+    _signing_failed: bool = field(default=False, init=False)
     _run: int = field(default=0, init=False)
     _beat: float = field(default=0.0, init=False)
 
@@ -399,12 +430,25 @@ class Runner:
     # -- cuts ------------------------------------------------------------------
 
     def _newest(self) -> tuple[FoundCut, PreparedCut] | None:
-        """The newest complete cut that prepares (hashes and signs) cleanly."""
+        """The newest complete cut that prepares (hashes and signs) cleanly.
+
+        Failures are reported once per period (``_report_unprepared``); a new
+        period forgets them, so every cut is tried again.
+        """
+        period = self.clock.current()
+        index = None if period is None else period.index
+        if index != self._tried_in:
+            self._tried_in, self._signing_failed = index, False
+            self.source.invalid.clear()
+            self._reported.clear()
+        found = None
         for cut in reversed(self.source.cuts()):
             prepared = self._prepare_found(cut)
             if prepared is not None:
-                return cut, prepared
-        return None
+                found = (cut, prepared)
+                break
+        self._report_unprepared(period)
+        return found
 
     def _prepare(self, cut_id: str) -> PreparedCut | None:
         if cut_id in self._prepared:
@@ -416,19 +460,48 @@ class Runner:
         prepared = self._prepared.get(cut.cut_id)
         if prepared is not None:
             return prepared
+        if self._signing_failed:  # this period's signing already failed: no more hashing
+            return None
         try:
-            prepared = prepare_cut(cut.path, self.election, self.signing_key, self.workdir)
+            prepared = prepare_cut(
+                cut.path, self.election, self.signing_key, self.workdir, cut.cut_time
+            )
+        except SigningError as exc:
+            self._signing_failed = True
+            self._unprepared.append(("signing-failed", "signing", cut, str(exc)))
+            return None
         except (CutError, CutFormatError, OSError) as exc:
             self.source.mark_invalid(cut.path, str(exc))
-            self._event("cut-invalid", cut_id=cut.cut_id, path=str(cut.path), error=str(exc))
+            self._unprepared.append(("cut-invalid", "cut", cut, str(exc)))
             return None
         self._prepared[cut.cut_id] = prepared
         self._prune(keep=cut.cut_id)
         return prepared
 
+    def _report_unprepared(self, period: Period | None) -> None:
+        """An event and an operators' notice for each cut that failed, once per period.
+
+        Also for entries ``CutSource`` could not read at all (no cut id yet).
+        """
+        when = ts(period.start) if period is not None else ts(self.clock.now())
+        unread = [("cut-invalid", "cut", None, n, why) for n, why in self.source.invalid.items()]
+        failures = [(e, w, c, c.path.name, why) for e, w, c, why in self._unprepared] + unread
+        self._unprepared.clear()
+        for event, what, cut, name, why in failures:
+            if (event, name) in self._reported:
+                continue
+            self._reported.add((event, name))
+            strikes.alert_operators(
+                self.store, self.clock.now(), event, Message.PREPARATION_FAILED,
+                f"{event}:{name}:{when}", None if period is None else period.start,
+                what=what, cut_id="" if cut is None else cut.cut_id,
+                path=str(self.source.directory / name), error=why,
+            )  # fmt: skip
+
     def _prune(self, keep: str) -> None:
         """Keep the prepared newest cuts only (unpacked archives take a cut's size each)."""
-        for cut_id in sorted(self._prepared)[:-3]:
+        by_time = sorted(self._prepared, key=lambda c: self._prepared[c].manifest.cut_time)
+        for cut_id in by_time[:-3]:  # ids do not sort in time order across a fall-back
             if cut_id != keep:
                 del self._prepared[cut_id]
                 shutil.rmtree(self.workdir / "cuts" / cut_id, ignore_errors=True)
@@ -622,10 +695,13 @@ def default_handlers(
 def newest_prepared(
     source: CutSource, election: Election, signing_key: Path, workdir: Path
 ) -> tuple[FoundCut, PreparedCut] | None:
-    """The newest complete cut of SOURCE, prepared; for one-off pushes (``reinstate``)."""
+    """The newest complete cut of SOURCE, prepared; for one-off pushes (``reinstate``).
+
+    Cuts that cannot be read are skipped; a ``SigningError`` (the key) is raised.
+    """
     for cut in reversed(source.cuts()):
         try:
-            return cut, prepare_cut(cut.path, election, signing_key, workdir)
+            return cut, prepare_cut(cut.path, election, signing_key, workdir, cut.cut_time)
         except (CutError, CutFormatError, OSError):
             continue
     return None

@@ -7,6 +7,11 @@ a daylight-saving change: the fall-back hour simply has its periods twice
 (cut ids ``..._0100`` then ``..._0100b``) and the spring-forward hour has none.
 Arithmetic is done in UTC on purpose: Python adds and subtracts aware times
 that share a zone on the wall clock, which is an hour off across a change.
+For the same reason the clock hands out local times with a fixed UTC offset
+(``local``): two times of one ``ZoneInfo`` zone also *compare* on the wall
+clock, ignoring ``fold``, so 01:55 CDT would come after 01:00 CST (the end of
+its own period) in the fall-back hour; times with fixed offsets compare as the
+instants they are.
 
 Periods live in the publication window ``[start, end)``; the last one is cut
 short at the window's end, and nothing is scheduled outside the window.
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from prep_iac.models.election import Election
 
@@ -31,9 +36,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def local(instant: datetime, zone: tzinfo) -> datetime:
+    """``instant`` on ``zone``'s wall clock, with that moment's offset as a fixed one."""
+    wall = instant.astimezone(zone)
+    offset, name = wall.utcoffset(), wall.tzname()
+    assert offset is not None and name is not None  # an aware time in a real zone
+    return wall.replace(tzinfo=timezone(offset, name), fold=0)
+
+
 @dataclass(frozen=True)
 class Period:
-    """One update period of the election (times aware, in the election's zone)."""
+    """One update period of the election (times in the election's zone, ``local``)."""
 
     index: int
     start: datetime
@@ -101,10 +114,10 @@ class PeriodClock:
         return election_span.total_seconds() / (self.drill.speed if self.drill else 1.0)
 
     def now(self) -> datetime:
-        """Election time now, in the election's zone."""
+        """Election time now, in the election's zone (``local``)."""
         real = self.clock()
         when = self.drill.to_election(real) if self.drill else real
-        return when.astimezone(self.election.tz)
+        return local(when, self.election.tz)
 
     def period(self, index: int) -> Period | None:
         """The ``index``-th period of the window (0 is the first), or None outside it."""
@@ -113,7 +126,7 @@ class PeriodClock:
             return None
         end = min(start + self.election.period, self._end)
         tz = self.election.tz
-        return Period(index, start.astimezone(tz), end.astimezone(tz), self.election.cut_id(start))
+        return Period(index, local(start, tz), local(end, tz), self.election.cut_id(start))
 
     def period_at(self, when: datetime) -> Period | None:
         """The period containing ``when`` (aware), or None outside the window."""
@@ -129,7 +142,7 @@ class PeriodClock:
         """The next period start after ``when`` (default: now); None once the window is over."""
         instant = (when or self.now()).astimezone(UTC)
         if instant < self._start:
-            return self._start.astimezone(self.election.tz)
+            return local(self._start, self.election.tz)
         following = self.period((instant - self._start) // self.election.period + 1)
         return None if following is None else following.start
 

@@ -11,7 +11,6 @@ notify:
          username: prep, password: "..."}
   operators: [guardia.prep@iec.example.org]
   webhooks: [{url: "https://chat.iec.example.org/hooks/prep"}]
-  dedup_minutes: 30
 iec_list:
   directory: /var/www/iec/difusores
   s3: {bucket: iec-sitio, prefix: prep/difusores/, region: us-east-1}

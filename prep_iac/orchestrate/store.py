@@ -117,6 +117,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             stopped_at TEXT
         )""",
     ),
+    # Notices are deduplicated only when they repeat exactly: the same recipient told the
+    # same message about the same difusor and the same period (or decision). The old
+    # table kept one row per strike count, which held back a second outage's notices;
+    # its rows cannot say which period they were about, so they are not carried over.
+    (
+        """CREATE TABLE notices (
+            recipient TEXT NOT NULL,
+            difusor TEXT NOT NULL,
+            message TEXT NOT NULL,
+            about TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (recipient, difusor, message, about)
+        )""",
+        "DROP TABLE notifications",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -576,18 +591,27 @@ class Store:
 
     # -- notification deduplication -----------------------------------------
 
-    def last_notified(self, difusor: str, kind: str, recipient: str) -> datetime | None:
+    def notified(self, recipient: str, difusor: str, message: str, about: str) -> datetime | None:
+        """When ``recipient`` was told ``message`` about ``difusor`` and ``about``, if ever.
+
+        ``difusor`` is ``""`` for an operators' notice about no difusor; ``about``
+        is the failed period's start or the decision's outbox key.
+        """
         row = self._db.execute(
-            "SELECT sent_at FROM notifications WHERE difusor = ? AND kind = ? AND recipient = ?",
-            (difusor, kind, recipient),
+            """SELECT sent_at FROM notices
+               WHERE recipient = ? AND difusor = ? AND message = ? AND about = ?""",
+            (recipient, difusor, message, about),
         ).fetchone()
         return None if row is None else parse_ts(row[0])
 
-    def mark_notified(self, difusor: str, kind: str, recipient: str, at: datetime) -> None:
+    def mark_notified(
+        self, recipient: str, difusor: str, message: str, about: str, at: datetime
+    ) -> None:
+        """Record a notice as sent; a repeat keeps the first time."""
         self._write(
-            """INSERT INTO notifications (difusor, kind, recipient, sent_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (difusor, kind, recipient) DO UPDATE SET sent_at = excluded.sent_at""",
-            (difusor, kind, recipient, ts(at)),
+            """INSERT INTO notices (recipient, difusor, message, about, sent_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            (recipient, difusor, message, about, ts(at)),
         )
 
     # -- orchestrator runs ---------------------------------------------------

@@ -92,6 +92,7 @@ class Message(StrEnum):
     PERIOD_FAILED = "period-failed"
     DISABLED = "disabled"
     REINSTATED = "reinstated"
+    PREPARATION_FAILED = "preparation-failed"  # to the operators: a cut not prepared or signed
 
 
 class StrikeError(ValueError):
@@ -424,6 +425,20 @@ def _queue(
     full_key = _key(kind, key, payload.get("message", ""), difusor)
     store.add_action(full_key, kind.value, difusor, payload, now)
     return full_key
+
+
+def alert_operators(
+    store: Store, now: datetime, event: str, message: Message, key: str,
+    period: datetime | None = None, **detail: Any,
+) -> None:  # fmt: skip
+    """Record an IEC-side problem as ``event`` and queue the operators' notice, together.
+
+    No difusor is concerned: nobody gets a strike for it. ``key`` names the
+    occurrence; queuing the same key again does nothing.
+    """
+    with store.transaction():
+        store.add_event(now, event, None, period, **detail)
+        _queue(store, ActionKind.NOTIFY, None, key, now, message=message.value, **detail)
 
 
 def _actions(store: Store, keys: Iterable[str]) -> list[Action]:

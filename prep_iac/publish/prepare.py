@@ -20,10 +20,11 @@ import shutil
 import tarfile
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prep_iac.cuts import CutFormatError, read_cut_time
+from prep_iac.cuts import read_cut_time
 from prep_iac.models.election import Election
 from prep_iac.publish.manifest import CutError, Manifest, build_manifest, cut_directory
 from prep_iac.wire import PATCH_FORMAT, SIGNATURE_SUFFIX, canonical_json
@@ -132,26 +133,38 @@ def bundle(directory: Path, paths: tuple[str, ...]) -> tuple[int, bytes]:
     return raw, packed if len(packed) < WORTH_COMPRESSING * len(tar_bytes) else tar_bytes
 
 
-def prepare_cut(source: Path, election: Election, signing_key: Path, workdir: Path) -> PreparedCut:
+def prepare_cut(
+    source: Path, election: Election, signing_key: Path, workdir: Path,
+    cut_time: datetime | None = None,
+) -> PreparedCut:  # fmt: skip
     """Read, hash and sign the cut at ``source``; archives are unpacked under ``workdir``.
 
     The manifest and its signature go to ``workdir/manifests/<cut id>/``; the
     cut's own files are never modified.
+
+    + cut_time: the instant of the time the cut states, when the caller placed
+      it among other cuts (a fall-back's repeated hour, ``Election.stated_instant``);
+      by default it is placed alone (the first pass of a repeated hour)
     """
     with cut_directory(source) as found:
         try:
             stated = read_cut_time(found)
-        except CutFormatError as exc:
+            when = election.stated_instant(stated.local, stated.offset_label)
+        except ValueError as exc:  # CutFormatError too
             raise CutError(f"{source}: {exc}") from exc
-        cut_id = election.cut_id(stated.local.replace(tzinfo=election.tz))
+        if cut_time is not None:
+            if cut_time.astimezone(election.tz).replace(tzinfo=None, fold=0) != stated.local:
+                raise CutError(
+                    f"{source}: states {stated.local:%d/%m/%Y %H:%M}, not {cut_time.isoformat()}"
+                )
+            when = cut_time
+        cut_id = election.cut_id(when)
         directory = found
         if found != source:
             directory = workdir / "cuts" / cut_id
             shutil.rmtree(directory, ignore_errors=True)
             shutil.copytree(found, directory)
-    manifest = build_manifest(
-        directory, election.id, cut_id, stated.local.replace(tzinfo=election.tz)
-    )
+    manifest = build_manifest(directory, election.id, cut_id, when)
     out = workdir / "manifests" / cut_id
     out.mkdir(parents=True, exist_ok=True)
     path = manifest.write(out, signing_key=signing_key)

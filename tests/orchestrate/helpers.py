@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from prep_iac.cuts import generate_night
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
@@ -12,6 +15,20 @@ from prep_iac.orchestrate.schedule import PeriodClock
 from prep_iac.orchestrate.store import Action, Store
 from prep_iac.orchestrate.strikes import CutRef
 from prep_iac.publish.push import DifusorResult, NodeResult
+
+
+def small_night(election: Election, base: Path, cuts: int, seed: int) -> list[Path]:
+    """``cuts`` consecutive cuts from the window's start under ``base``, each reduced to
+    what states its time plus two pages (fast to hash, sign and push)."""
+    small = []
+    for info in generate_night(election, base / "full", cuts=cuts, seed=seed):
+        cut = base / "small" / info.id
+        cut.mkdir(parents=True)
+        for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
+            shutil.copyfile(Path(info.path) / name, cut / name)
+        small.append(cut)
+    shutil.rmtree(base / "full")
+    return small
 
 
 def push_result(

@@ -152,9 +152,9 @@ def test_list_render_takes_its_targets_and_notice_from_the_settings_file(
 
 def test_settings_file_errors_name_the_line_and_field(night: Night, tmp_path: Path) -> None:
     config = tmp_path / "orquestador.yaml"
-    config.write_text("notify:\n  dedup_minutes: -5\n  smtp: {host: relay}\n")
+    config.write_text("notify:\n  operators: [nadie]\n  smtp: {host: relay}\n")
     result = run("list", "render", "--db", str(night.store.path), "--difusores", str(REGISTRY),
                  "--config", str(config))  # fmt: skip
     assert result.returncode == 2
-    assert f"{config}:2: notify.dedup_minutes: got -5" in result.stderr
+    assert f"{config}:2: notify.operators[0]: got 'nadie'" in result.stderr
     assert "notify.smtp.sender: got nothing (missing)" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from prep_iac.orchestrate import outbox
 from prep_iac.orchestrate.drill_mail import OPERATOR, mail_checks, mail_counts, notify_settings
 from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
 from prep_iac.orchestrate.notify import Notifier
-from prep_iac.orchestrate.store import ts
+from prep_iac.orchestrate.store import Store, ts
 from prep_iac.orchestrate.strikes import Message
 
 from .helpers import Night
@@ -55,17 +56,19 @@ def test_mail_checks_pass_on_one_mail_per_failed_period(night: Night, box: Mailb
     assert counts["operators"] == 4
 
 
-def test_mail_checks_catch_a_repeated_notice(night: Night, box: Mailbox) -> None:
+def test_mail_checks_catch_a_repeated_notice(night: Night, box: Mailbox, tmp_path: Path) -> None:
     verdicts = night_of_mail(night, box)
-    # A mail sent outside the notifier (no dedup record): the check must see the repeat.
-    Notifier(notify_settings(box).model_copy(update={"dedup_minutes": 0}), night.store,
-             night.registry, night.election, lambda: night.start(5)).send(
-        "uadec", Message.DISABLED, {"reason": "otra vez"}
-    )  # fmt: skip
+    # A mail sent outside the notifier (no record of it in the store): the check must see it.
+    with Store(tmp_path / "elsewhere.sqlite3") as elsewhere:
+        Notifier(notify_settings(box), elsewhere, night.registry, night.election,
+                 lambda: night.start(5)).send(
+            "uadec", Message.DISABLED, {"reason": "otra vez"}, "notify:disabled:uadec:again"
+        )  # fmt: skip
     # And one about a period vanguardia passed.
     payload = {"period_start": ts(night.start(1)), "cut_id": night.cut(1).cut_id, "strikes": 1}
     Notifier(notify_settings(box), night.store, night.registry, night.election,
-             at(night.start(5))).send("vanguardia", Message.PERIOD_FAILED, payload)  # fmt: skip
+             at(night.start(5))).send("vanguardia", Message.PERIOD_FAILED, payload,
+                                      "notify:period-failed:vanguardia:1")  # fmt: skip
     found = mail_checks(
         box, night.registry, verdicts, [night.start(i) for i in range(4)], {"uadec"},
         night.store, night.election, notify_settings(box),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from prep_iac.orchestrate.notify import (
     SmtpSettings,
     Webhook,
 )
-from prep_iac.orchestrate.store import Store, ts
+from prep_iac.orchestrate.store import MIGRATIONS, SCHEMA_VERSION, Store, ts
 from prep_iac.orchestrate.strikes import Message
 
 from .helpers import Night
@@ -55,7 +56,6 @@ def settings(mailbox: Mailbox, hooks: HookLog | None = None, **smtp: object) -> 
                      "sender": "prep@iec.example.org", **smtp},
             "operators": [OPERATOR],
             "webhooks": [{"url": hooks.url, "headers": {"X-Token": "t0k"}}] if hooks else [],
-            "dedup_minutes": 30,
         }
     )  # fmt: skip
 
@@ -129,37 +129,66 @@ def test_disabled_difusor_notice_reaches_everyone(
     # The outbox repeating the disabling after a crash mails nobody again.
     disabled_action = [a for a in actions if a.payload.get("message") == "disabled"]
     assert [d.outcome for d in notifier(night, settings(mailbox, hooks), clock).send(
-        "uadec", Message.DISABLED, disabled_action[0].payload
+        "uadec", Message.DISABLED, disabled_action[0].payload, disabled_action[0].key
     )] == ["suppressed"] * 3  # fmt: skip
 
 
-def test_dedup_survives_a_restart(night: Night, mailbox: Mailbox, tmp_path: Path) -> None:
-    config = settings(mailbox)
-    clock = Clock(night.start(1))
-    notifier(night, config, clock).send("uadec", Message.PERIOD_FAILED, failed(night, 0, 1))
-    assert len(mailbox.messages) == 2
+def mailed_periods(mailbox: Mailbox, address: str) -> list[tuple[str, str]]:
+    """(period, subject's strike count) of each failed-period mail ``address`` got."""
+    return [
+        (str(m["X-PREP-Period"]), str(m["Subject"]).rsplit("(", 1)[-1].rstrip(")"))
+        for m in mailbox.to(address)
+        if m["X-PREP-Message"] == "period-failed"
+    ]
+
+
+def outage_night(night: Night, mailbox: Mailbox) -> Notifier:
+    """uadec fails twice, recovers, fails twice again; the outbox runs after each period."""
+    clock = Clock(night.start(0))
+    handler = notifier(night, settings(mailbox), clock)
+    for index, up in enumerate([False, False, True, False, False]):
+        night.period(index, {"uadec": up, "vanguardia": True})
+        clock.now = night.start(index + 1)
+        assert all(o.ok for o in outbox.perform_pending(night.store, {"notify": handler}, clock))
+    return handler
+
+
+def test_every_failed_period_of_a_second_outage_is_mailed(night: Night, mailbox: Mailbox) -> None:
+    outage_night(night, mailbox)
+    expected = [(ts(night.start(i)), f"{n} de 3") for i, n in [(0, 1), (1, 2), (3, 1), (4, 2)]]
+    assert mailed_periods(mailbox, CONTACT) == expected
+    assert mailed_periods(mailbox, OPERATOR) == expected
+    assert mailbox.to("luis@example.com.mx") == []  # vanguardia passed every period
+
+
+def test_a_crash_replay_mails_nothing(night: Night, mailbox: Mailbox) -> None:
+    handler = outage_night(night, mailbox)
+    sent = len(mailbox.messages)
+    # A crash after mailing period 5's notice (its third strike: the disabling is
+    # queued too) but before the outbox recorded it done.
+    night.period(5, {"uadec": False, "vanguardia": True})
+    [action] = [a for a in night.store.pending_actions()
+                if a.payload.get("message") == "period-failed"]  # fmt: skip
+    handler.clock = Clock(night.start(6))
+    handler(action)
+    assert len(mailbox.messages) == sent + 2
     night.store.close()
     with Store(night.store.path) as reopened:
-        clock.now += timedelta(minutes=29)
-        # failed once more after a recovery: the same news (strike 1), held back
-        deliveries = notifier(night, config, clock, reopened).send(
-            "uadec", Message.PERIOD_FAILED, failed(night, 2, 1)
-        )
-        assert {d.outcome for d in deliveries} == {"suppressed"}
-        assert len(mailbox.messages) == 2
-        # a second consecutive failed period is news: sent within the window
-        notifier(night, config, clock, reopened).send(
-            "uadec", Message.PERIOD_FAILED, failed(night, 3, 2)
-        )
-        assert len(mailbox.messages) == 4
-        # another kind of message is not held back by the first
-        notifier(night, config, clock, reopened).send("uadec", Message.DISABLED, {"reason": "r"})
-        assert len(mailbox.messages) == 6
-        clock.now += timedelta(minutes=2)
-        notifier(night, config, clock, reopened).send(
-            "uadec", Message.PERIOD_FAILED, failed(night, 2, 1)
-        )
-        assert len(mailbox.messages) == 8
+        later = Clock(night.start(9))  # hours later, in election time
+        restarted = notifier(night, settings(mailbox), later, reopened)
+        outcomes = outbox.perform_pending(reopened, {"notify": restarted}, later)
+        assert [o.action.payload["message"] for o in outcomes if o.ok] == [
+            "period-failed", "disabled",
+        ]  # fmt: skip
+        # And every notice of the night sent again, as a replay of the whole outbox.
+        for event in reopened.events(kinds=("notified",)):
+            deliveries = restarted.send(
+                event.difusor, Message(event.detail["message"]), event.detail, event.detail["key"]
+            )
+            assert {d.outcome for d in deliveries} == {"suppressed"}
+    # Only the disabling was news after the restart.
+    assert len(mailbox.messages) == sent + 4
+    assert [m["X-PREP-Message"] for m in mailbox.to(CONTACT)][-2:] == ["period-failed", "disabled"]
 
 
 def test_failed_webhook_is_retried_without_mailing_twice(
@@ -197,9 +226,9 @@ def test_unreachable_relay_fails_the_action(night: Night, mailbox: Mailbox) -> N
     )
     with pytest.raises(NotifyError, match=r"Connection refused|Errno"):
         notifier(night, config, Clock(night.start(1))).send(
-            "uadec", Message.REINSTATED, {"cut_id": "c"}
+            "uadec", Message.REINSTATED, {"cut_id": "c"}, "k"
         )
-    assert night.store.last_notified("uadec", "reinstated", CONTACT) is None
+    assert night.store.notified(CONTACT, "uadec", "reinstated", "k") is None
 
 
 def test_mail_goes_over_starttls_with_login(night: Night, tmp_path: Path) -> None:
@@ -210,7 +239,7 @@ def test_mail_goes_over_starttls_with_login(night: Night, tmp_path: Path) -> Non
         )
         clock = Clock(night.start(1))
         notifier(night, config, clock).send(
-            "vanguardia", Message.REINSTATED, {"cut_id": "20180701_1810"}
+            "vanguardia", Message.REINSTATED, {"cut_id": "20180701_1810"}, "event-1"
         )
         assert box.logins == ["prep", "prep"]
         [mail] = box.to("luis@example.com.mx")
@@ -221,3 +250,25 @@ def test_mail_goes_over_starttls_with_login(night: Night, tmp_path: Path) -> Non
 def test_webhook_setting_rejects_non_http_urls() -> None:
     with pytest.raises(ValueError, match="URL"):
         Webhook.model_validate({"url": "file:///etc/passwd"})
+
+
+def test_a_version_1_store_upgrades_to_per_period_deduplication(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        old.execute(statement)
+    old.execute(
+        "INSERT INTO notifications VALUES ('uadec', 'period-failed:1', ?, ?)",
+        (CONTACT, "2018-07-02T00:00:00+00:00"),
+    )
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        at = datetime.fromisoformat("2018-07-02T00:10:00+00:00")
+        assert store.notified(CONTACT, "uadec", "period-failed", "p1") is None
+        with store.transaction():
+            store.mark_notified(CONTACT, "uadec", "period-failed", "p1", at)
+            store.mark_notified(CONTACT, "uadec", "period-failed", "p1", at + timedelta(hours=1))
+        assert store.notified(CONTACT, "uadec", "period-failed", "p1") == at

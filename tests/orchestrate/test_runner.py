@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from prep_iac.cuts import generate_night
 from prep_iac.hostside import activate_script
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
@@ -46,7 +45,7 @@ from prep_iac.publish.signing import allowed_signers_line, generate_signing_key
 from prep_iac.testbed.registry import to_yaml
 from prep_iac.wire import CUT_ID, INSTRUCTION_PREFIX, STATEMENT_PREFIX
 
-from .helpers import Night
+from .helpers import Night, small_night
 from .servers import SftpHost, gate, sftp_server
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -59,16 +58,7 @@ PERIOD_S = 6.0
 def small_cuts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Six consecutive cuts, each reduced to what states its time plus two pages."""
     base = tmp_path_factory.mktemp("night")
-    infos = generate_night(load_election("coahuila-2018"), base / "full", cuts=6, seed=5)
-    cuts = []
-    for info in infos:
-        small = base / "small" / info.id
-        small.mkdir(parents=True)
-        for name in (f"{info.id}_PREP_AYUN_COAH.zip", "corte.json", "index.html"):
-            shutil.copyfile(Path(info.path) / name, small / name)
-        cuts.append(small)
-    shutil.rmtree(base / "full")
-    return cuts
+    return small_night(load_election("coahuila-2018"), base, cuts=6, seed=5)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from prep_iac.models.difusor import DifusorStatus
 from prep_iac.orchestrate import strikes
 from prep_iac.orchestrate.schedule import PeriodClock
-from prep_iac.orchestrate.store import Action, Store, StoreError
+from prep_iac.orchestrate.store import SCHEMA_VERSION, Action, Store, StoreError
 from prep_iac.orchestrate.strikes import StrikeError
 
 from .helpers import Night, push_result
@@ -350,7 +350,7 @@ def test_pending_difusor_is_never_judged_nor_pushed(night: Night) -> None:
 def test_store_is_wal_with_full_sync_and_refuses_a_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     with Store(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == SCHEMA_VERSION
         pragma = store._db.execute
         assert pragma("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -367,4 +367,4 @@ def test_every_state_change_is_one_transaction(night: Night) -> None:
         night.store.add_event(night.start(1), "strike", "uadec")
         raise RuntimeError("crash in the middle")
     assert night.store.events(kinds=("strike",)) == []
-    assert night.store.schema_version == 1
+    assert night.store.schema_version == SCHEMA_VERSION
