@@ -181,6 +181,8 @@ def push(
             raise click.UsageError("--force applies to the orchestrator's state: pass --db")
         cut, results = send([d for d in registry.difusores if d.status == DifusorStatus.ACTIVE])
     else:
+        if not db_path.is_file():  # a mistyped path must not push past the store's decisions
+            raise click.ClickException(f"no orchestrator database at {db_path}")
         with locked(db_path, "push"), Store(db_path) as store:
             cut, results = _recorded_push(store, registry, force, operator, send)
     if as_json:

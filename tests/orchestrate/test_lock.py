@@ -139,11 +139,17 @@ def test_manual_push_skips_what_the_store_disabled_unless_forced(
         assert store.state("uadec").status.value == "disabled"
 
 
-def test_force_without_the_state_is_a_usage_error(
-    loopback_registry: Path, one_cut: Path, keys: tuple[Path, Path]
+def test_force_without_the_state_or_a_missing_state_is_refused(
+    loopback_registry: Path, one_cut: Path, keys: tuple[Path, Path], tmp_path: Path
 ) -> None:
     ssh, signing = keys
-    result = cli("push", "--cut", str(one_cut), "--difusores", str(loopback_registry),
-                 "--ssh-key", str(ssh), "--signing-key", str(signing), "--force")  # fmt: skip
-    assert result.returncode == 2
-    assert "--force applies to the orchestrator's state: pass --db" in result.stderr
+    args = ["push", "--cut", str(one_cut), "--difusores", str(loopback_registry),
+            "--ssh-key", str(ssh), "--signing-key", str(signing)]  # fmt: skip
+    forced = cli(*args, "--force")
+    assert forced.returncode == 2
+    assert "--force applies to the orchestrator's state: pass --db" in forced.stderr
+    typo = tmp_path / "orchestrator.sqlite"
+    missing = cli(*args, "--db", str(typo))
+    assert missing.returncode == 1
+    assert f"no orchestrator database at {typo}" in missing.stderr
+    assert not typo.exists()
