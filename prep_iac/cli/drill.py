@@ -25,12 +25,16 @@ from rich.table import Table
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate.drill import DrillResult, Scenario, default_scenario, run_drill
 
-MARKS = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "disabled": "[bold red]⛔[/]"}
+MARKS = {
+    "success": "[green]✓[/]", "failed": "[red]✗[/]", "disabled": "[bold red]⛔[/]",
+    "iec-fault": "[yellow]○[/]",
+}  # fmt: skip
 FAULT_LETTERS = {"link-down": "L", "shape": "S", "stop-sshd": "D", "host-key": "K", "tamper": "T"}
 LEGEND = (
-    "✓ confirmed  ✗ failed (strike)  ⛔ disabled  – not judged;"
+    "✓ confirmed  ✗ failed (strike)  ⛔ disabled  ○ the IEC's fault  – not judged;"
     " faults: L link down, S slow link, D sshd stopped, K host key changed, T tampered cut;"
-    " a period marked · had no new cut (the PREP paused or had closed), ∎ the PREP's last cut"
+    " a period marked · had no new cut (the PREP paused or had closed), ∎ the PREP's last cut,"
+    " ! the IEC's own uplink was down (iec-fault: nobody struck)"
 )
 
 
@@ -46,6 +50,8 @@ def timeline(result: DrillResult) -> Table:
     for entry in result.periods:
         index = int(entry["index"])
         mark = "∎" if index == scenario.close_at else "·" if scenario.quiet(index) else ""
+        if any(f.kind == "iec-outage" and f.active(index) for f in scenario.faults):
+            mark += "!"
         table.add_column(f"{index}{mark}", justify="center", no_wrap=True)
     for difusor, row in result.verdicts.items():
         cells = []

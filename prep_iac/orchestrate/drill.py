@@ -77,8 +77,12 @@ from prep_iac.testbed.host import HOST_KEY
 from prep_iac.testbed.state import HostState
 
 SCENARIO = "templates/drill.yaml"
-FaultKind = Literal["link-down", "shape", "stop-sshd", "host-key", "tamper", "cut-pause"]
-PREP_FAULTS = ("cut-pause",)  # the PREP's side: no difusor named
+FaultKind = Literal[
+    "link-down", "shape", "stop-sshd", "host-key", "tamper", "cut-pause", "iec-outage"
+]
+# Faults of the PREP's side (no new cut) and the IEC's own (its uplink down on the
+# machine's side: every link at once): they name no difusor.
+PREP_FAULTS = ("cut-pause", "iec-outage")
 SEED_BUDGET_S = 120.0
 # Five fresh deploys in parallel take 4-5 min on a 2-core machine.
 DEPLOY_TIMEOUT_S = 600.0
@@ -95,7 +99,8 @@ class DrillDifusor(BaseModel):
 
 class Fault(BaseModel):
     """One fault: from period ``start`` for ``periods`` periods, on a difusor (or one node);
-    ``cut-pause`` is the PREP's: it produces no new cut for those periods."""
+    ``cut-pause`` is the PREP's: it produces no new cut for those periods; ``iec-outage``
+    the IEC's: its own uplink is down (every link, on the machine's side)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -138,7 +143,7 @@ class Scenario(BaseModel):
             if (fault.kind in PREP_FAULTS) != (fault.difusor is None):
                 raise ValueError(
                     f"a {fault.kind} fault names {'no' if fault.difusor else 'a'}"
-                    " difusor: only the PREP's faults (cut-pause) name none"
+                    f" difusor: only {', '.join(PREP_FAULTS)} name none"
                 )
             if fault.difusor is not None and fault.difusor not in ids:
                 raise ValueError(f"fault on unknown difusor {fault.difusor!r}")
@@ -232,6 +237,8 @@ class Nodes:
     deployed: dict[str, Deployed]
 
     def of(self, fault: Fault) -> list[HostState]:
+        if fault.kind == "iec-outage":
+            return [h for hosts in self.hosts.values() for h in hosts]  # the IEC's link: all
         if fault.difusor is None:
             return []  # the PREP's fault: no host is touched
         hosts = self.hosts[fault.difusor]
@@ -262,7 +269,7 @@ class Faults:
 
     def _apply(self, fault: Fault, host: HostState, undo: bool) -> None:
         name = host.name
-        if fault.kind == "link-down":
+        if fault.kind in ("link-down", "iec-outage"):
             (self.bed.link_up if undo else self.bed.link_down)(name)
             (self._down.discard if undo else self._down.add)(name)
         elif fault.kind == "shape":
@@ -626,6 +633,18 @@ def _mail(
         settings.notify,
     )  # fmt: skip
     result.mail = mail_counts(box, registry)
+    outages = sum(f.periods for f in scenario.faults if f.kind == "iec-outage")
+    if outages:
+        told = [m for m in box.to(settings.notify.operators[0])
+                if m["X-PREP-Message"] == "iec-fault"]  # fmt: skip
+        contacts = [m for d in registry.difusores for m in box.to(d.contact.email)
+                    if m["X-PREP-Message"] == "iec-fault"]  # fmt: skip
+        checks.append((
+            "mail: the operators told of each period of the IEC's outage, no contact",
+            len(told) == outages and not contacts,
+            f"{len(told)} iec-fault notices to the operators for {outages} periods;"
+            f" {len(contacts)} to contacts",
+        ))  # fmt: skip
     return [Check(*check) for check in checks]
 
 
@@ -754,6 +773,8 @@ def _notice_checks(scenario: Scenario, nodes: Nodes, result: DrillResult) -> lis
     )
     if scenario.close_at is not None:
         checks.append(_close_check(scenario, nodes, result))
+    checks += [_outage_check(f, scenario, result) for f in scenario.faults
+               if f.kind == "iec-outage"]  # fmt: skip
     for difusor, at in scenario.expect_disabled.items():
         inside = [
             (int(e["index"]), name, seen["serving"])
@@ -772,6 +793,21 @@ def _notice_checks(scenario: Scenario, nodes: Nodes, result: DrillResult) -> lis
             )
         )
     return checks
+
+
+def _outage_check(fault: Fault, scenario: Scenario, result: DrillResult) -> Check:
+    """The IEC's own outage is nobody's strike: every active difusor's verdict in it is
+    ``iec-fault`` (no strike, no reset) and the period after it a success."""
+    window = range(fault.start, fault.start + fault.periods)
+    after = fault.start + fault.periods
+    rows = {d: row for d, row in result.verdicts.items() if d not in scenario.expect_disabled}
+    during = {d: [row[i] for i in window if i < len(row)] for d, row in rows.items()}
+    then = {d: row[after] if after < len(row) else "end" for d, row in rows.items()}
+    ok = all(set(v) == {"iec-fault"} for v in during.values()) and all(
+        v in ("success", "end") for v in then.values()
+    )
+    return Check(f"iec-outage (periods {window[0]}-{window[-1]}): nobody struck", ok,
+                 f"verdicts {during}; then {then}")  # fmt: skip
 
 
 def _close_check(scenario: Scenario, nodes: Nodes, result: DrillResult) -> Check:

@@ -581,16 +581,25 @@ class Runner:
         self, difusores: list[Difusor], ref: CutRef, final: bool
     ) -> dict[str, SignedStatement]:
         """This push's statement for each difusor, issued now on the real clock (the
-        hosts' clock); a difusor whose statement cannot be signed gets the cut alone,
-        and the failure is an event (its host's vouch then runs out on its own)."""
+        hosts' clock). A difusor whose statement cannot be signed gets the cut alone
+        (confirming it is no strike), and the operators are alerted once per cut and
+        period: its host's vouch runs out on its own if the key stays broken."""
         speed = self.clock.drill.speed if self.clock.drill else 1.0
         signed, failed = sign_statements(
             self.election.id, [d.id for d in difusores], ref.cut_id, ref.cut_time,
             self.clock.clock(), None if final else validity(self.election, speed),
             self.signing_key,
         )  # fmt: skip
-        for difusor, error in failed.items():
-            self._event("statement-unsigned", difusor=difusor, cut_id=ref.cut_id, error=error)
+        if failed:
+            now = self.clock.now()
+            period = self.clock.period_at(now)
+            strikes.alert_operators(
+                self.store, now, "statement-unsigned", Message.PREPARATION_FAILED,
+                f"statement-unsigned:{ref.cut_id}:{ts(period.start if period else now)}",
+                None if period is None else period.start, what="statement",
+                cut_id=ref.cut_id, path=str(self.signing_key), error=next(iter(failed.values())),
+                difusores=sorted(failed),
+            )  # fmt: skip
         return signed
 
     def prep_closed(self) -> bool:

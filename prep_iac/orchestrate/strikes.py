@@ -93,6 +93,7 @@ class Message(StrEnum):
     DISABLED = "disabled"
     REINSTATED = "reinstated"
     PREPARATION_FAILED = "preparation-failed"  # to the operators: a cut not prepared or signed
+    IEC_FAULT = "iec-fault"  # to the operators: a period's failures were the IEC's own
 
 
 class StrikeError(ValueError):
@@ -270,6 +271,10 @@ def close_period(
         fault = _iec_fault(store, registry, period, judged, canary_failed, rule)
         if fault is not None:
             store.add_event(now, "iec-fault", period=start, **fault)
+            keys.append(
+                _queue(store, ActionKind.NOTIFY, None, f"iec-fault:{ts(start)}", now,
+                       message=Message.IEC_FAULT.value, period_start=ts(start), **fault)
+            )  # fmt: skip
         for difusor in registry.difusores:
             if not store.has_verdict(difusor.id, start):
                 keys += _judge(store, election, period, difusor, judged, now, fault is not None)

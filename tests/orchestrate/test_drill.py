@@ -95,8 +95,10 @@ def test_notifications_reach_the_right_inboxes_once(drill: dict[str, Any]) -> No
     assert contacts["vanguardia"] == {"period-failed": 3, "disabled": 1}
     assert contacts["uadec"] == {"period-failed": 1}
     failed = sum(row.count("failed") for row in drill["verdicts"].values())
-    assert drill["mail"]["operators"] == failed + 1  # every failed period and the disabling
-    assert drill["mail"]["total"] == 2 * drill["mail"]["operators"]
+    # Every failed period and the disabling, to the contact and the operators; and to the
+    # operators alone, one notice per period of the IEC's own outage.
+    assert drill["mail"]["operators"] == failed + 1 + 3
+    assert drill["mail"]["total"] == 2 * (failed + 1) + 3
 
 
 def test_no_portal_goes_dark_while_the_prep_pauses_or_after_it_closes(
@@ -125,3 +127,13 @@ def test_the_preps_close_leaves_final_statements_on_every_active_host(
 ) -> None:
     result = check(drill, "after the PREP's close")
     assert result["ok"], result
+
+
+def test_the_iecs_own_outage_strikes_nobody_and_tells_the_operators(
+    drill: dict[str, Any],
+) -> None:
+    result = check(drill, "iec-outage (periods 13-15): nobody struck")
+    assert result["ok"], result
+    for difusor in ("uadec", "milenio", "zocalo"):
+        assert drill["verdicts"][difusor][13:17] == ["iec-fault"] * 3 + ["success"]
+    assert check(drill, "mail: the operators told of each period of the IEC's outage")["ok"]

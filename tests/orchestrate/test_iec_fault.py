@@ -7,10 +7,12 @@ import pytest
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
+from prep_iac.orchestrate.notify import Notifier, NotifySettings
 from prep_iac.orchestrate.store import Store
 from prep_iac.orchestrate.strikes import IecFaultRule
 
 from .helpers import Night
+from .servers import Mailbox, smtp_server
 
 IDS = ("uadec", "vanguardia", "milenio", "zocalo")
 
@@ -110,3 +112,33 @@ def test_a_failed_canary_makes_the_periods_failures_the_iecs(four: Night) -> Non
     assert four.store.state("uadec").strikes == 0
     [fault] = four.store.events(kinds=("iec-fault",))
     assert (fault.detail["cause"], fault.detail["failed"]) == ("canary", ["uadec"])
+
+
+def test_the_operators_are_told_once_per_iec_fault_period_and_no_contact_is(
+    four: Night,
+) -> None:
+    period(four, 0, dict.fromkeys(IDS, "unreachable"))
+    notices = [a for a in four.store.pending_actions() if a.kind == "notify"]
+    assert [(a.difusor, a.payload["message"]) for a in notices] == [(None, "iec-fault")]
+    assert notices[0].payload["failed"] == list(IDS)
+
+
+def test_the_iec_fault_notice_reaches_the_operators_only_in_spanish(four: Night) -> None:
+    period(four, 0, dict.fromkeys(IDS, "unreachable"))
+    [action] = [a for a in four.store.pending_actions() if a.kind == "notify"]
+    with smtp_server() as box:
+        config = NotifySettings.model_validate(
+            {"smtp": {"host": "127.0.0.1", "port": box.port, "starttls": False,
+                      "sender": "prep@iec.example.org"},
+             "operators": ["guardia@iec.example.org"]}
+        )  # fmt: skip
+        Notifier(config, four.store, four.registry, four.election, lambda: four.start(1))(action)
+        assert [rcpt for rcpt, _ in box.messages] == [["guardia@iec.example.org"]]
+        [mail] = box.to("guardia@iec.example.org")
+    assert mail["Subject"] == (
+        "[PREP COAH 2018] Falla del lado del IEC en el periodo de las 18:00:"
+        " sin penalización a los Difusores"
+    )
+    body = Mailbox.text(mail)
+    assert "no suma ni reinicia el conteo" in body
+    assert "uadec, vanguardia, milenio, zocalo" in body

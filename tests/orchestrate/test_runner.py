@@ -587,3 +587,32 @@ def test_a_difusor_failing_early_in_a_period_is_tried_again_and_not_struck(
     second = store.attempts("uadec", election.window_start + election.period)
     assert [a.outcome for a in second] == ["failed", "confirmed"]
     assert store.events(kinds=("strike",)) == []
+
+
+def test_a_statement_that_cannot_be_signed_alerts_the_operators_and_strikes_nobody(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, _), _ = hosts
+    registry = registry_with(registry, {"uadec": node_at(server)})
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+    broken = tmp_path / "broken-key"
+    shutil.copyfile(signing_key, broken)
+    broken.chmod(0o600)  # ssh-keygen signs only with a private key nobody else reads
+    shutil.copyfile(signing_key.with_suffix(".pub"), broken.with_suffix(".pub"))
+
+    def break_key(period: Period) -> None:  # the cut was signed; then the key is damaged
+        if period.index == 1:
+            broken.write_text("not a key\n")
+
+    runner, stop = make_runner(
+        store, registry, drill_election, source, broken, tmp_path, server.client_key, 2,
+        on_period_start=[break_key],
+    )  # fmt: skip
+    runner.run(stop)
+    assert [v.verdict for v in store.verdicts("uadec")] == ["success", "success"]
+    [alert] = store.events(kinds=("statement-unsigned",))
+    assert (alert.detail["difusores"], alert.detail["what"]) == (["uadec"], "statement")
+    notices = [a for a in store.pending_actions() if a.kind == "notify"]
+    assert [(a.difusor, a.payload["message"]) for a in notices] == [(None, "preparation-failed")]
