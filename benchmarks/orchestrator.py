@@ -15,7 +15,10 @@ orchestrator's alone (``wait4``):
 1. the night's first cut to all 50 (full ~33 MB each: what a night without a seed costs);
 2. the next cut (a period's delta, the steady state);
 3. a quiet period: the PREP produced no new cut, so all 50 are up to date and each
-   node gets only its freshness statement (bytes per node are the statement's).
+   node gets only its freshness statement (bytes per node are the statement's);
+4. the same with 20 of the 50 dead (SSH dropped on 2 of the 5 hosts: every connect
+   times out), pushed as the orchestrator's round does (fail-fast, its worker
+   sizing): the period time, and whether every one of the 30 healthy confirmed.
 
 Every phase sends each entry its signed freshness statement, as the loop does.
 
@@ -43,6 +46,7 @@ from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import strikes
 from prep_iac.orchestrate.drill import DrillDifusor, Scenario, deploy_all
+from prep_iac.orchestrate.runner import round_workers
 from prep_iac.orchestrate.schedule import PeriodClock, utc_now
 from prep_iac.orchestrate.store import Store
 from prep_iac.presets import load_election
@@ -95,10 +99,12 @@ def child(args: argparse.Namespace) -> None:
             election.id, [d.id for d in targets], ref.cut_id, ref.cut_time, utc_now(),
             validity(election), args.signing_key,
         )  # fmt: skip
+        credentials = Credentials(args.iec_key)
+        workers = round_workers(targets, args.concurrency, credentials.connect_timeout, args.budget)
         began = time.monotonic()
         results = push_many(
-            cut, targets, Credentials(args.iec_key), args.budget, args.concurrency,
-            statements=statements,
+            cut, targets, credentials, args.budget, workers, statements=statements,
+            fail_fast=True,
         )  # fmt: skip
         seconds = time.monotonic() - began
         for result in results:
@@ -113,6 +119,7 @@ def child(args: argparse.Namespace) -> None:
                 "cut": ref.cut_id,
                 "difusores": len(results),
                 "fanout_s": round(seconds, 2),
+                "workers": workers,
                 "bytes": sum(n.bytes_sent for r in results for n in r.nodes),
                 "failed": failed,
             }
@@ -199,13 +206,22 @@ def main() -> None:
                 ("full", cuts[0].path, 0),
                 ("delta", cuts[1].path, 1),
                 ("fresh", cuts[1].path, 2),
+                ("dead20", cuts[1].path, 3),
             ]
             for label, cut, period in phases:
+                if label == "dead20":
+                    for number in range(HOSTS - 1, HOSTS + 1):  # 2 hosts x 10 trees: 20 dead
+                        bed.block_port(f"difusor-{number}", 22)
                 figures[label] = measure([*common, "--cut", str(cut), "--period", str(period)])
                 print(f"{label}: {json.dumps(figures[label])}", flush=True)
     finally:
         bed.down()
-    peak = max(figures[p]["peak_rss_mb"] for p in ("full", "delta", "fresh"))
+    peak = max(figures[p]["peak_rss_mb"] for p in ("full", "delta", "fresh", "dead20"))
+    dead = figures["dead20"]
+    dead_hosts = tuple(f"difusor-{h}" for h in range(HOSTS - 1, HOSTS + 1))
+    healthy_failed = [d for d in dead["failed"] if not d.startswith(dead_hosts)]
+    print(f"20 of 50 dead: period {dead['fanout_s']} s with {dead['workers']} workers;"
+          f" healthy entries that failed: {healthy_failed or 'none'}")  # fmt: skip
     per_node = figures["fresh"]["bytes"] / (HOSTS * TREES)
     print(f"quiet period: {figures['fresh']['fanout_s']} s for {HOSTS * TREES} entries,"
           f" {per_node:.0f} bytes per node (the statement and its signature)")  # fmt: skip

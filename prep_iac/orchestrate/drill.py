@@ -384,7 +384,7 @@ def build_registry(scenario: Scenario, bed: Testbed, election: str) -> Registry:
 
 def deploy_all(
     bed: Testbed, stack: ExitStack, work: Path, iec_key: Path, signing_key: Path,
-    scenario: Scenario,
+    scenario: Scenario, progress: Callable[[str], None] = lambda _line: None,
 ) -> dict[str, Deployed]:  # fmt: skip
     """Every host of ``bed`` provisioned with the real difusor deploy, in parallel, trusting
     ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``;
@@ -409,8 +409,14 @@ def deploy_all(
             publication_max_age_seconds=max_age,
         )
         deployed[host.name] = target
+    began = time.monotonic()
+
+    def deploy(target: Deployed) -> None:
+        deploy_once_more_if_hung(target)
+        progress(f"  {target.host.name} deployed in {time.monotonic() - began:.0f} s")
+
     with ThreadPoolExecutor(max_workers=len(deployed)) as pool:
-        for future in [pool.submit(deploy_once_more_if_hung, d) for d in deployed.values()]:
+        for future in [pool.submit(deploy, d) for d in deployed.values()]:
             future.result()
     return deployed
 
@@ -535,7 +541,7 @@ def run_drill(
             signing_key = generate_signing_key(work / "iec_signing")
             progress("deploying every host (in parallel)")
             mark = time.monotonic()
-            deployed = deploy_all(bed, stack, work, iec_key, signing_key, scenario)
+            deployed = deploy_all(bed, stack, work, iec_key, signing_key, scenario, progress)
             result.timings["deploy_s"] = round(time.monotonic() - mark, 1)
             generating.join()
             registry = build_registry(scenario, bed, election.id)

@@ -416,12 +416,10 @@ class Runner:
         return sorted(difusores, key=lambda d: d.id not in good)
 
     def workers(self, difusores: list[Difusor]) -> int:
-        """Nodes pushed at once: ``concurrency``, or more when that many dead nodes, each
-        holding a worker for a connect timeout, would take over half the budget, so
-        that every node has its try in the round (100 nodes fit in one period)."""
-        nodes = sum(len(d.nodes) for d in difusores)
-        needed = math.ceil(nodes * self.credentials.connect_timeout / (self.full_budget_s() / 2))
-        return max(self.concurrency, min(MAX_WORKERS, needed))
+        """Nodes pushed at once in a round (``round_workers``)."""
+        return round_workers(
+            difusores, self.concurrency, self.credentials.connect_timeout, self.full_budget_s()
+        )
 
     def full_budget_s(self) -> float:
         """The election's transfer budget on the real clock."""
@@ -660,6 +658,17 @@ class Runner:
                 return
             self._sleep(min(left, max(self.poll_s, 5.0)), stop)
             self._heartbeat()
+
+
+def round_workers(
+    difusores: list[Difusor], concurrency: int, connect_timeout: float, budget_s: float
+) -> int:
+    """Nodes pushed at once: ``concurrency``, or more when that many dead nodes, each
+    holding a worker for a connect timeout, would take over half the budget, so that
+    every node has its try in the round (100 nodes fit in one period)."""
+    nodes = sum(len(d.nodes) for d in difusores)
+    needed = math.ceil(nodes * connect_timeout / max(budget_s / 2, 1e-3))
+    return max(concurrency, min(MAX_WORKERS, needed))
 
 
 def prep_closed(store: Store) -> bool:

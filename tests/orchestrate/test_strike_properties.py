@@ -2,7 +2,8 @@
 
 A night is generated period by period: the orchestrator up (each difusor's
 nodes confirmed the period's cut or not, or no attempt at all), down for the
-whole period, or down at its end (crashed after pushing); plus restarts (a new
+whole period, down at its end (crashed after pushing), or cut off itself (its
+canary failed and every push failed: ``iec-fault``); plus restarts (a new
 ``Store`` on the same file and ``start_run``) at random points, and repeated
 closes of a period already closed. The store (``strikes``) must agree, after
 every period, with ``replay``: a model written from the clause, not from the code.
@@ -35,7 +36,8 @@ Attempt = tuple[bool, ...] | None  # each node confirmed in the period or not; N
 
 @dataclass(frozen=True)
 class Period:
-    mode: str  # "up", "down" (never opened), "down-at-end" (pushed, then crashed)
+    mode: str  # "up", "down" (never opened), "down-at-end" (pushed, then crashed),
+    # "iec-down" (the IEC's own uplink: every push failed, its canary too)
     attempts: dict[str, Attempt]
     restart_after: bool
     close_again: bool  # the loop closes the period once more (as after a crash)
@@ -50,7 +52,7 @@ def attempts() -> st.SearchStrategy[dict[str, Attempt]]:
 periods = st.lists(
     st.builds(
         Period,
-        mode=st.sampled_from(["up", "up", "up", "down", "down-at-end"]),
+        mode=st.sampled_from(["up", "up", "up", "down", "down-at-end", "iec-down"]),
         attempts=attempts(),
         restart_after=st.booleans(),
         close_again=st.booleans(),
@@ -102,13 +104,20 @@ def run(night: list[Period], path: Path) -> list[dict[str, tuple[int, bool]]]:
             driver.open(index)
             for difusor, attempt in period.attempts.items():
                 served = store.state(difusor).status is DifusorStatus.ACTIVE
-                if attempt is not None and served:
+                if period.mode == "iec-down" and served:
+                    driver.push(difusor, index, False)
+                elif attempt is not None and served:
                     driver.push(difusor, index, list(attempt))
+        if period.mode == "iec-down":
+            strikes.close_period(
+                store, REGISTRY, ELECTION, driver.start(index), driver.start(index + 1),
+                canary_failed="canario: timed out",
+            )  # fmt: skip
         if period.mode == "up":
             driver.close(index)
             if period.close_again:
                 assert driver.close(index) == []  # closing twice decides nothing
-        if period.mode != "up" or period.restart_after:
+        if period.mode not in ("up", "iec-down") or period.restart_after:
             # A new process on the same file; its start settles what the last one left
             # (a period left open is closed unjudged) and records the periods it missed.
             store.close()
