@@ -2,47 +2,60 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 from rich.console import Console
 
 from prep_iac import __version__
-from prep_iac.cli.config import config
-from prep_iac.cli.drill import drill
-from prep_iac.cli.elections import elections
-from prep_iac.cli.orchestrate import close_prep, disable, events, iec_list, status
-from prep_iac.cli.publish import host_status, keys, push, sign
-from prep_iac.cli.run import reinstate, run
-from prep_iac.cli.synth import synth
-from prep_iac.cli.testbed import testbed
 from prep_iac.models.loading import ConfigError
 
 err_console = Console(stderr=True)
 
+# Each command's module is imported only when that command runs, so the night's
+# commands (run, push, status...) never load the drill, the testbed or the drill's
+# SMTP server.
+COMMANDS = {
+    "elections": "prep_iac.cli.elections:elections",
+    "config": "prep_iac.cli.config:config",
+    "synth": "prep_iac.cli.synth:synth",
+    "testbed": "prep_iac.cli.testbed:testbed",
+    "status": "prep_iac.cli.orchestrate:status",
+    "events": "prep_iac.cli.orchestrate:events",
+    "disable": "prep_iac.cli.orchestrate:disable",
+    "close-prep": "prep_iac.cli.orchestrate:close_prep",
+    "list": "prep_iac.cli.orchestrate:iec_list",
+    "keys": "prep_iac.cli.publish:keys",
+    "sign": "prep_iac.cli.publish:sign",
+    "push": "prep_iac.cli.publish:push",
+    "host-status": "prep_iac.cli.publish:host_status",
+    "run": "prep_iac.cli.run:run",
+    "reinstate": "prep_iac.cli.run:reinstate",
+    "drill": "prep_iac.cli.drill:drill",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported by name, on first use (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="prep-iac")
 def cli() -> None:
     """Provision PREP difusor hosts and publish preliminary-results cuts to them."""
-
-
-cli.add_command(elections)
-cli.add_command(config)
-cli.add_command(synth)
-cli.add_command(testbed)
-cli.add_command(status)
-cli.add_command(events)
-cli.add_command(disable)
-cli.add_command(close_prep)
-cli.add_command(iec_list)
-cli.add_command(keys)
-cli.add_command(sign)
-cli.add_command(push)
-cli.add_command(host_status)
-cli.add_command(run)
-cli.add_command(reinstate)
-cli.add_command(drill)
 
 
 def main() -> None:

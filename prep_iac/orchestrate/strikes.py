@@ -56,17 +56,16 @@ A crash between deciding and acting loses nothing: the actions are pending.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from prep_iac.models.difusor import Difusor, DifusorStatus, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate.schedule import Period, PeriodClock
 from prep_iac.orchestrate.store import Action, Attempt, PeriodRecord, Store, Verdict, ts
-from prep_iac.publish.push import DifusorResult
 
 
 class VerdictKind(StrEnum):
@@ -123,6 +122,45 @@ class IecFaultRule:
         return judged > 0 and network_failures >= max(
             self.minimum, math.ceil(self.share * judged - 1e-9)
         )
+
+
+class NodeOutcome(Protocol):
+    """What the clause-III core needs of one node's push (``publish.push.NodeResult`` is
+    one): the core does not depend on the SFTP adapter, only on this shape."""
+
+    @property
+    def node(self) -> str: ...
+    @property
+    def cut_id(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...  # "confirmed" or "failed"
+    @property
+    def bytes_sent(self) -> int: ...
+    @property
+    def files_sent(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def error_class(self) -> str: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def started_at(self) -> str: ...  # ISO 8601 with offset
+    @property
+    def ok(self) -> bool: ...
+
+
+class PushOutcome(Protocol):
+    """One difusor's push, every node's outcome (``publish.push.DifusorResult`` is one)."""
+
+    @property
+    def difusor(self) -> str: ...
+    @property
+    def nodes(self) -> Sequence[NodeOutcome]: ...
+    @property
+    def ok(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -193,13 +231,13 @@ def open_period(
     return stored
 
 
-def record_push(store: Store, period: datetime, result: DifusorResult, cut: CutRef) -> None:
+def record_push(store: Store, period: datetime, result: PushOutcome, cut: CutRef) -> None:
     """Record every node's attempt of one push, and the difusor's last cut or error."""
     with store.transaction():
         _record_attempts(store, period, result, cut)
 
 
-def _record_attempts(store: Store, period: datetime, result: DifusorResult, cut: CutRef) -> None:
+def _record_attempts(store: Store, period: datetime, result: PushOutcome, cut: CutRef) -> None:
     attempts = []
     for node in result.nodes:
         started = datetime.fromisoformat(node.started_at)
@@ -478,7 +516,7 @@ def disable(
 
 
 def reinstate(
-    store: Store, registry: Registry, period: datetime, result: DifusorResult, cut: CutRef,
+    store: Store, registry: Registry, period: datetime, result: PushOutcome, cut: CutRef,
     now: datetime, operator: str,
 ) -> list[Action]:  # fmt: skip
     """Re-enable a disabled difusor once a push of the latest cut confirmed on every node.
