@@ -42,10 +42,10 @@ from typing import Any
 
 from prep_iac.cuts import generate_night
 from prep_iac.deploy.testing import make_key
+from prep_iac.drill.night import DrillDifusor, Scenario, deploy_all
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import strikes
-from prep_iac.orchestrate.drill import DrillDifusor, Scenario, deploy_all
 from prep_iac.orchestrate.runner import round_workers
 from prep_iac.orchestrate.schedule import PeriodClock, utc_now
 from prep_iac.orchestrate.store import Store

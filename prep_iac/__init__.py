@@ -13,6 +13,7 @@ The package layout is the architecture:
 - ``publish``      the IEC side of a push: manifests, signatures, SFTP transfer.
 - ``orchestrate``  periods, the three-strike rule, state, notifications, the IEC's list.
 - ``testbed``      real difusor test hosts on one machine (netns + systemd-nspawn).
+- ``drill``        the election-night drill on testbed hosts (harness: nothing imports it).
 - ``cli``          the ``prep-iac`` command; the library never imports it.
 """
 

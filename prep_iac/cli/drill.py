@@ -1,6 +1,6 @@
 """``prep-iac drill``: a compressed election night on real hosts, with faults, checked.
 
-Runs ``prep_iac.orchestrate.drill.run_drill`` and prints what happened: a
+Runs ``prep_iac.drill.night.run_drill`` and prints what happened: a
 timeline (period × difusor: ✓ confirmed, ✗ failed, ⛔ disabled, – not judged),
 the faults, what every host serves now, and the checks; exit status 1 if any
 check failed. ``--json`` prints the same as JSON (for CI and tests); it is also
@@ -22,8 +22,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from prep_iac.drill.night import DrillResult, Scenario, default_scenario, run_drill
 from prep_iac.models.loading import load_model
-from prep_iac.orchestrate.drill import DrillResult, Scenario, default_scenario, run_drill
 
 MARKS = {
     "success": "[green]✓[/]", "failed": "[red]✗[/]", "disabled": "[bold red]⛔[/]",
@@ -105,7 +105,7 @@ def checks(result: DrillResult, console: Console) -> None:
     "--scenario",
     "scenario_path",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="A scenario YAML (default: the embedded one, prep_iac/orchestrate/templates/drill.yaml).",
+    help="A scenario YAML (default: the embedded one, prep_iac/drill/templates/drill.yaml).",
 )
 @click.option(
     "--workdir",

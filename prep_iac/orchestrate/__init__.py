@@ -10,6 +10,7 @@
 - ``settings``: the orchestrator's settings file (notifications, list targets, signing key).
 - ``runner``: the loop ``prep-iac run`` runs; ``service``: its systemd unit.
 - ``lock``: one orchestrator per state (an exclusive lock beside the database).
-- ``drill``: election night compressed on testbed hosts, with faults, checked end to end;
-  ``drill_mail``: what its SMTP server (``mailbox``, aiosmtpd on loopback) must have received.
+- ``canary``: the IEC's own SSH targets, probed once a period (IEC-side faults).
+
+The drill that rehearses a night with this loop is the harness's (``prep_iac.drill``).
 """

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HARNESS = ("prep_iac.testbed", "prep_iac.orchestrate.drill", "prep_iac.orchestrate.mailbox",
+HARNESS = ("prep_iac.testbed", "prep_iac.drill.night", "prep_iac.drill.mailbox",
            "prep_iac.deploy.testing", "aiosmtpd")  # fmt: skip
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
-import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -17,21 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
-
-import paramiko
-from paramiko.common import (
-    AUTH_FAILED,
-    AUTH_SUCCESSFUL,
-    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
-    OPEN_SUCCEEDED,
-)
-from paramiko.sftp import SFTP_OK
+from typing import Any
 
 # The SMTP server lives in the library: the drill uses it too.
-from prep_iac.orchestrate.mailbox import Mailbox as Mailbox
-from prep_iac.orchestrate.mailbox import free_port
-from prep_iac.orchestrate.mailbox import smtp_server as smtp_server
+from prep_iac.drill.mailbox import Mailbox as Mailbox
+from prep_iac.drill.mailbox import free_port
+from prep_iac.drill.mailbox import smtp_server as smtp_server
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -107,84 +98,6 @@ def s3_server() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-class _Handle(paramiko.SFTPHandle):
-    # paramiko's SFTPHandle reads and writes through these two attributes.
-    readfile: IO[Any]
-    writefile: IO[Any]
-
-    def stat(self) -> paramiko.SFTPAttributes | int:
-        return paramiko.SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
-
-
-def _errno(exc: OSError) -> int:
-    return int(paramiko.SFTPServer.convert_errno(exc.errno or errno.EIO))
-
-
-class _ChrootSFTP(paramiko.SFTPServerInterface):
-    """Enough of an SFTP server for uploads, confined to one directory."""
-
-    root = Path("/nonexistent")
-
-    def _real(self, path: str) -> str:
-        return str(self.root) + self.canonicalize(path)
-
-    def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> _Handle | int:
-        try:
-            fd = os.open(self._real(path), flags, 0o644)
-        except OSError as exc:
-            return _errno(exc)
-        mode = "wb" if flags & (os.O_WRONLY | os.O_RDWR) else "rb"
-        handle = _Handle(flags)
-        handle.readfile = handle.writefile = os.fdopen(fd, mode)
-        return handle
-
-    def stat(self, path: str) -> paramiko.SFTPAttributes | int:
-        try:
-            return paramiko.SFTPAttributes.from_stat(Path(self._real(path)).stat())
-        except OSError as exc:
-            return _errno(exc)
-
-    lstat = stat
-
-    def rename(self, oldpath: str, newpath: str) -> int:
-        try:
-            Path(self._real(oldpath)).rename(self._real(newpath))
-        except OSError as exc:
-            return _errno(exc)
-        return SFTP_OK
-
-    def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
-        return SFTP_OK
-
-    # Directories and removal, for the push's staged uploads (runner tests).
-    def mkdir(self, path: str, attr: paramiko.SFTPAttributes) -> int:
-        return self._call(os.mkdir, self._real(path))
-
-    def rmdir(self, path: str) -> int:
-        return self._call(os.rmdir, self._real(path))
-
-    def remove(self, path: str) -> int:
-        return self._call(os.remove, self._real(path))
-
-    def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
-        try:
-            entries = list(os.scandir(self._real(path)))
-        except OSError as exc:
-            return _errno(exc)
-        return [
-            paramiko.SFTPAttributes.from_stat(entry.stat(follow_symlinks=False), entry.name)
-            for entry in entries
-        ]
-
-    @staticmethod
-    def _call(func: Any, *args: str) -> int:
-        try:
-            func(*args)
-        except OSError as exc:
-            return _errno(exc)
-        return SFTP_OK
-
-
 @dataclass
 class SftpHost:
     """An SSH server on 127.0.0.1 offering SFTP into ``root``, for one client key."""
@@ -200,60 +113,75 @@ def _keygen(path: Path) -> Path:
     return path
 
 
+SSHD_CONFIG = """\
+ListenAddress 127.0.0.1
+Port {port}
+HostKey {directory}/host_key
+PidFile {directory}/sshd.pid
+AuthorizedKeysFile {directory}/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+AllowTcpForwarding no
+X11Forwarding no
+# The deploy's confinement of the IEC's account: SFTP only, chrooted in the root.
+Subsystem sftp internal-sftp
+ChrootDirectory {root}
+ForceCommand internal-sftp
+LogLevel VERBOSE
+"""
+# The loopback sshd's account: root, confined by the chroot and ForceCommand as the
+# deploy confines its ``iec`` account (which does not exist on the test machine).
+SFTP_USER = "root"
+# sshd refuses a chroot with a group- or world-writable component (as /tmp is).
+CHROOTS = Path("/var/lib/prep-iac/test-sftp")
+
+
 @contextmanager
 def sftp_server(directory: Path, client_key: Path | None = None) -> Iterator[SftpHost]:
-    """paramiko's server side on a loopback socket; accepts only ``client_key`` (default:
-    one generated here)."""
-    host_key = paramiko.Ed25519Key.from_private_key_file(str(_keygen(directory / "host_key")))
+    """OpenSSH's sshd on a loopback port, SFTP only (``internal-sftp``), chrooted in a
+    root of its own, as the deploy confines the IEC's account; accepts only
+    ``client_key`` (default: one generated here). Tests log in as root, which the
+    chroot and ``ForceCommand`` confine like the deploy's ``iec`` account."""
+    host_key = _keygen(directory / "host_key")
     client_key = client_key or _keygen(directory / "client_key")
-    allowed = paramiko.Ed25519Key.from_private_key_file(str(client_key))
-    root = directory / "sftp-root"
-    root.mkdir()
-    chroot = type("Chroot", (_ChrootSFTP,), {"root": root})
-
-    class Server(paramiko.ServerInterface):
-        def get_allowed_auths(self, username: str) -> str:
-            return "publickey"
-
-        def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-            ok = key.get_base64() == allowed.get_base64()
-            return AUTH_SUCCESSFUL if ok else AUTH_FAILED
-
-        def check_channel_request(self, kind: str, chanid: int) -> int:
-            if kind == "session":
-                return OPEN_SUCCEEDED
-            return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    transports: list[paramiko.Transport] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                sock, _ = listener.accept()
-            except OSError:
-                return
-            transport = paramiko.Transport(sock)
-            transport.add_server_key(host_key)
-            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, chroot)
-            transport.start_server(server=Server())
-            transports.append(transport)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    (directory / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
+    CHROOTS.mkdir(parents=True, exist_ok=True, mode=0o755)
+    # root's parent is this server's own too: beside the chroot, the host's files live.
+    home = Path(tempfile.mkdtemp(prefix="sftp-", dir=CHROOTS))
+    home.chmod(0o755)
+    root = home / "root"
+    root.mkdir(mode=0o755)
+    port = free_port()
+    config = directory / "sshd_config"
+    config.write_text(SSHD_CONFIG.format(port=port, directory=directory, root=root))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation
+    log = (directory / "sshd.log").open("w")
+    process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=log)
     try:
-        yield SftpHost(
-            int(listener.getsockname()[1]),
-            f"{host_key.get_name()} {host_key.get_base64()}",
-            client_key,
-            root,
-        )
+        _wait_listening(port, process, directory / "sshd.log")
+        key_type, blob = host_key.with_suffix(".pub").read_text().split()[:2]
+        yield SftpHost(port, f"{key_type} {blob}", client_key, root)
     finally:
-        listener.close()
-        for transport in transports:
-            transport.close()
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until sshd accepts connections; it failing to start fails with its log."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sshd exited {process.returncode}: {log.read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port} within 10 s: {log.read_text()}")
 
 
 @dataclass

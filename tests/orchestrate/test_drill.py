@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from prep_iac.orchestrate.drill import default_scenario, run_drill
+from prep_iac.drill.night import default_scenario, run_drill
 from prep_iac.testbed.pytest_plugin import require_testbed_machine
 from prep_iac.wire import CUT_ID
 

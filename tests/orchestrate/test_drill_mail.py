@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from prep_iac.drill.mail import OPERATOR, mail_checks, mail_counts, notify_settings
+from prep_iac.drill.mailbox import Mailbox, smtp_server
 from prep_iac.orchestrate import outbox
-from prep_iac.orchestrate.drill_mail import OPERATOR, mail_checks, mail_counts, notify_settings
-from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
 from prep_iac.orchestrate.notify import Notifier
 from prep_iac.orchestrate.store import Store, ts
 from prep_iac.orchestrate.strikes import Message

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from prep_iac.drill.mailbox import free_port
 from prep_iac.models.difusor import Registry
 from prep_iac.orchestrate.lock import StateLocked, state_lock
-from prep_iac.orchestrate.mailbox import free_port
 from prep_iac.orchestrate.store import Store
 from prep_iac.publish.signing import generate_signing_key
 

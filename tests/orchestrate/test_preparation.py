@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from prep_iac.drill.mail import OPERATOR, notify_settings
+from prep_iac.drill.mailbox import Mailbox, smtp_server
 from prep_iac.models.difusor import Difusor, Registry
-from prep_iac.orchestrate.drill_mail import OPERATOR, notify_settings
-from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
 from prep_iac.orchestrate.runner import MARKER
 from prep_iac.orchestrate.schedule import Period
 from prep_iac.orchestrate.store import Store

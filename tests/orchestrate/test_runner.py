@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
+from prep_iac.drill.mail import mail_checks, mail_counts, notify_settings
+from prep_iac.drill.mailbox import smtp_server
 from prep_iac.hostside import activate_script
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.election import Election
 from prep_iac.orchestrate import strikes
-from prep_iac.orchestrate.drill_mail import mail_checks, mail_counts, notify_settings
-from prep_iac.orchestrate.mailbox import smtp_server
 from prep_iac.orchestrate.notify import NotifySettings
 from prep_iac.orchestrate.runner import (
     FINAL_MARKER,
@@ -46,7 +46,7 @@ from prep_iac.testbed.registry import to_yaml
 from prep_iac.wire import CUT_ID, INSTRUCTION_PREFIX, STATEMENT_PREFIX
 
 from .helpers import Night, small_night
-from .servers import SftpHost, gate, sftp_server
+from .servers import SFTP_USER, SftpHost, gate, sftp_server
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 # Long enough for a full first push, a suspension attempt on an unreachable host
@@ -155,7 +155,7 @@ def node_at(server: SftpHost | None) -> dict[str, Any]:
 
 def registry_with(base: Registry, nodes: dict[str, dict[str, Any]]) -> Registry:
     difusores = [
-        Difusor.model_validate({**d.model_dump(), "nodes": [nodes[d.id]]})
+        Difusor.model_validate({**d.model_dump(), "nodes": [nodes[d.id]], "sftp_user": SFTP_USER})
         for d in base.difusores
         if d.id in nodes
     ]
@@ -525,7 +525,7 @@ def clones(registry: Registry, base: str, nodes: dict[str, dict[str, Any]]) -> l
     """Difusores like ``base`` of ``registry``, one per id of ``nodes``, each at its node."""
     template = registry.get(base).model_dump()
     return [
-        Difusor.model_validate({**template, "id": ident, "nodes": [node]})
+        Difusor.model_validate({**template, "id": ident, "nodes": [node], "sftp_user": SFTP_USER})
         for ident, node in nodes.items()
     ]
 

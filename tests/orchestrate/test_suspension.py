@@ -24,7 +24,7 @@ from prep_iac.publish.signing import (
 from prep_iac.wire import INSTRUCTION_NAMESPACE, instruction_name
 
 from .helpers import Night
-from .servers import SftpHost, sftp_server
+from .servers import SFTP_USER, SftpHost, sftp_server
 
 ELECTION = "coahuila-2018"
 
@@ -120,7 +120,9 @@ def pointed_at(
     """The registry with ``difusor``'s only node at the loopback SFTP server."""
     node = {"host": "127.0.0.1", "port": port or host.port, "host_key": host.host_key}
     changed = [
-        Difusor.model_validate({**d.model_dump(), "nodes": [node]}) if d.id == difusor else d
+        Difusor.model_validate({**d.model_dump(), "nodes": [node], "sftp_user": SFTP_USER})
+        if d.id == difusor
+        else d
         for d in registry.difusores
     ]
     return registry.model_copy(update={"difusores": changed})

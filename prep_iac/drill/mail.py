@@ -24,9 +24,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
+from prep_iac.drill.mailbox import Mailbox
 from prep_iac.models.difusor import Registry
 from prep_iac.models.election import Election
-from prep_iac.orchestrate.mailbox import Mailbox
 from prep_iac.orchestrate.notify import Notifier, NotifySettings, SmtpSettings
 from prep_iac.orchestrate.store import Store
 from prep_iac.orchestrate.strikes import Message

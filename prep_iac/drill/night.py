@@ -48,13 +48,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 import prep_iac
 from prep_iac.cuts import generate_night
 from prep_iac.deploy.testing import Deployed, DeployFailed, DeployHung, difusor_on, make_key
+from prep_iac.drill.mail import mail_checks, mail_counts, notify_settings
+from prep_iac.drill.mailbox import Mailbox, smtp_server
 from prep_iac.hostside.activate import sha256_file
 from prep_iac.models.difusor import Difusor, DifusorStatus, Node, Registry, TechnicalContact
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
 from prep_iac.orchestrate import outbox
-from prep_iac.orchestrate.drill_mail import mail_checks, mail_counts, notify_settings
-from prep_iac.orchestrate.mailbox import Mailbox, smtp_server
 from prep_iac.orchestrate.runner import (
     FINAL_MARKER,
     MARKER,
@@ -173,7 +173,7 @@ class Scenario(BaseModel):
 
 
 def default_scenario() -> Scenario:
-    path = Path(str(files("prep_iac.orchestrate").joinpath(SCENARIO)))
+    path = Path(str(files("prep_iac.drill").joinpath(SCENARIO)))
     return load_model(Scenario, path)
 
 
