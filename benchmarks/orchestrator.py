@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -110,6 +111,7 @@ def child(args: argparse.Namespace) -> None:
         for result in results:
             strikes.record_push(store, period.start, result, ref)
         strikes.close_period(store, registry, election, period.start, period.end)
+        states = Counter(s.status.value for s in store.states())
     failed = {
         r.difusor: sorted({n.error_class for n in r.nodes if not n.ok}) for r in results if not r.ok
     }
@@ -122,6 +124,7 @@ def child(args: argparse.Namespace) -> None:
                 "workers": workers,
                 "bytes": sum(n.bytes_sent for r in results for n in r.nodes),
                 "failed": failed,
+                "states": dict(states),
             }
         )
     )

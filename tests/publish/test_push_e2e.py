@@ -44,6 +44,7 @@ from prep_iac.publish.push import (
     read_json,
     read_status,
     upload,
+    upload_signed,
     wait_for_activation,
 )
 from prep_iac.publish.signing import generate_signing_key, sign_file
@@ -512,13 +513,33 @@ def test_a_final_statement_keeps_a_deployed_host_serving_for_good(night: Night) 
 
 
 @pytest.mark.parametrize(
-    ("case", "reason"), [("other-difusor", "wrong-difusor"), ("stolen-ssh-key", "bad-signature")]
-)
+    ("case", "reason"),
+    [("other-difusor", "wrong-difusor"), ("other-election", "wrong-election"),
+     ("stolen-ssh-key", "bad-signature"), ("replayed", "replay")],
+)  # fmt: skip
 def test_a_statement_the_deployed_host_must_not_take_is_refused_and_the_cut_stays(
     night: Night, case: str, reason: str
 ) -> None:  # fmt: skip
     if case == "other-difusor":
         statement = _vouch(night, valid_s=45, difusor="otro-difusor")
+    elif case == "other-election":
+        good = _vouch(night, valid_s=45)
+        statement = sign_statement(replace(good.statement, election="coahuila-2017"),
+                                   night.signing_key)  # fmt: skip
+    elif case == "replayed":  # the newest one the host holds, sent again under a new name
+        statement = _vouch(night, valid_s=45)
+        assert _push_statement(night, statement).ok
+        incoming = posixpath.join(night.difusor.publication_path, "incoming")
+        with connect(night.difusor.nodes[0], night.difusor.sftp_user, night.credentials) as conn:
+            upload_signed(conn.sftp(), incoming, "fresh-again.json", statement.document,
+                          statement.signature)  # fmt: skip
+        last = "tail -n 1 /var/log/prep-iac/activate.log"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and '"replay"' not in night.host(last):
+            time.sleep(0.5)
+        assert '"reason": "replay"' in night.host(last)
+        assert night.served_cut() == night.live
+        return
     else:  # signed with the IEC's SSH key, not its signing key
         good = _vouch(night, valid_s=45)
         statement = sign_statement(good.statement, night.deployed.iec_key)
