@@ -84,7 +84,8 @@ def test_event_is_logged_even_when_the_webhook_is_down(tmp_path: Path) -> None:
 
 def base_settings(**changes: object) -> dict[str, object]:
     values: dict[str, object] = {
-        "difusor_name": "x", "server_names": ["prep.example.org"], "frame_ancestors": ["'self'"],
+        "difusor_id": "x", "difusor_name": "x", "server_names": ["prep.example.org"],
+        "frame_ancestors": ["'self'"],
         "iec_sources": ["198.51.100.0/28"], "iec_keys": [KEY], "sftp_user": "iec",
         "publication_root": "/srv/prep", "admin_sources": ["203.0.113.0/26"],
         "admin_keys": [KEY], "admin_user": "root", "http_rate_per_second": 20,
