@@ -84,7 +84,7 @@ def host_program(
     server: SftpHost, signing_key: Path, election: str, difusor: str
 ) -> Iterator[Path]:
     """Run ``activate.py process`` whenever a complete upload, statement or instruction
-    appears, as the host's path unit does, and its watchdog twice a second, as its timer
+    appears, as the host's path unit does, and its watchdog every 2 s, as its timer
     does, with the drill-scaled age limit a drill's hosts get ((strike limit + 1) × period).
     Every outcome goes to ``activate.log`` beside the root."""
     root = server.root
@@ -121,7 +121,7 @@ def host_program(
         while not stop.wait(0.05):
             if waiting():
                 program("process")
-            if time.monotonic() - last_watchdog >= 0.5:
+            if time.monotonic() - last_watchdog >= 2:
                 last_watchdog = time.monotonic()
                 program("watchdog")
 
@@ -616,3 +616,29 @@ def test_a_statement_that_cannot_be_signed_alerts_the_operators_and_strikes_nobo
     assert (alert.detail["difusores"], alert.detail["what"]) == (["uadec"], "statement")
     notices = [a for a in store.pending_actions() if a.kind == "notify"]
     assert [(a.difusor, a.payload["message"]) for a in notices] == [(None, "preparation-failed")]
+
+
+def test_periods_that_go_by_while_the_loop_is_busy_are_recorded_as_overrun_not_judged(
+    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
+    signing_key: Path, hosts: list[tuple[SftpHost, Path]], tmp_path: Path,
+) -> None:  # fmt: skip
+    (server, _), _ = hosts
+    registry = registry_with(registry, {"uadec": node_at(server)})
+    source = tmp_path / "source"
+    drop(small_cuts[0], source)
+
+    def busy(report: PeriodPushes) -> None:  # something after period 0 takes 1.5 periods
+        if report.period.index == 0:
+            time.sleep(PERIOD_S * 1.5)
+
+    runner, stop = make_runner(
+        store, registry, drill_election, source, signing_key, tmp_path, server.client_key, 3
+    )
+    runner.on_period_end = [busy, *runner.on_period_end]
+    runner.run(stop)
+    periods = {p.start: p for p in store.periods()}
+    second = periods[drill_election.window_start + drill_election.period]
+    assert not second.judged
+    assert second.note == "overrun: the orchestrator was busy past its start"
+    assert store.verdicts("uadec")[0].verdict == "success"
+    assert not [v for v in store.verdicts("uadec") if v.verdict == "failed"]
