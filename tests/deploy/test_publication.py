@@ -15,8 +15,8 @@ from prep_iac.deploy.publication import signer
 from prep_iac.deploy.rendering import render
 from prep_iac.deploy.settings import SigningKey
 from prep_iac.deploy.sftp import mount_unit
-from prep_iac.hostside.activate import SIGNATURE_NAMESPACE, SIGNER_IDENTITY
 from prep_iac.publish.signing import generate_signing_key, sign_file
+from prep_iac.wire import CUT_NAMESPACE, FRESHNESS_NAMESPACE, SIGNER_IDENTITY
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HOUR = timedelta(hours=1)
@@ -27,7 +27,7 @@ def allowed_signers(path: Path, keys: list[SigningKey]) -> Path:
         render(
             "prep-activate-allowed_signers.j2",
             identity=SIGNER_IDENTITY,
-            namespaces=[SIGNATURE_NAMESPACE, "prep-iac-other"],
+            namespaces=[CUT_NAMESPACE, FRESHNESS_NAMESPACE],
             signers=[signer(key) for key in keys],
         )
     )
@@ -37,7 +37,7 @@ def allowed_signers(path: Path, keys: list[SigningKey]) -> Path:
 def verify(signers: Path, document: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", SIGNER_IDENTITY,
-         "-n", SIGNATURE_NAMESPACE, "-s", f"{document}.sig"],
+         "-n", CUT_NAMESPACE, "-s", f"{document}.sig"],
         stdin=document.open("rb"), capture_output=True, text=True, check=False,
     )  # fmt: skip
 
