@@ -324,12 +324,16 @@ def host_status(target: Target) -> dict[str, object]:
 
 
 def verdict(target: Target, after: int) -> dict[str, object]:
-    """The host's status once it recorded an outcome after sequence ``after``."""
+    """The host's status once it recorded an outcome after sequence ``after``, in
+    status.json and then (a moment later) in the activation log."""
     deadline = time.monotonic() + VERDICT_SECONDS
     while time.monotonic() < deadline:
         status = host_status(target)
-        if int(str(status.get("sequence", 0))) > after:
-            return status
+        last = status.get("last_result")
+        if int(str(status.get("sequence", 0))) > after and isinstance(last, dict):
+            logged = json.loads(target.host("tail -n 1 /var/log/prep-iac/activate.log"))
+            if all(logged.get(k) == v for k, v in last.items() if k not in ("at", "sequence")):
+                return status
         time.sleep(0.2)
     raise AssertionError(f"no verdict within {VERDICT_SECONDS:.0f} s: {host_status(target)}")
 
@@ -399,6 +403,9 @@ def member(
 
 
 def test_attack_rollback_to_an_older_cut_is_refused(target: Target) -> None:
+    target.live()
+    if target.next_index < 2:  # run alone: a cut older than the live one must exist
+        assert target.push(target.cut(target.next_index)).ok
     before = before_attack(target)
     older = target.cut(0)
     assert older.manifest.cut_id < before.live
