@@ -40,6 +40,7 @@ from prep_iac.presets import load_election
 from prep_iac.publish.freshness import sign_statement
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import (
+    KICK_SECONDS,
     Credentials,
     NodeResult,
     connect,
@@ -323,11 +324,19 @@ def host_status(target: Target) -> dict[str, object]:
     return dict(json.loads(target.host("cat /srv/prep/status/status.json")))
 
 
-def verdict(target: Target, after: int) -> dict[str, object]:
+def verdict(target: Target, after: int, kick: str) -> dict[str, object]:
     """The host's status once it recorded an outcome after sequence ``after``, in
-    status.json and then (a moment later) in the activation log."""
+    status.json and then (a moment later) in the activation log.
+
+    Like the push, it touches the upload ``kick`` every couple of seconds while it
+    waits: a path event arriving while an activation runs is not queued.
+    """
     deadline = time.monotonic() + VERDICT_SECONDS
+    kicked = time.monotonic()
     while time.monotonic() < deadline:
+        if time.monotonic() - kicked >= KICK_SECONDS:
+            kicked = time.monotonic()
+            target.host(f"chmod g+r {kick} 2>/dev/null || true")
         status = host_status(target)
         last = status.get("last_result")
         if int(str(status.get("sequence", 0))) > after and isinstance(last, dict):
@@ -352,7 +361,7 @@ def send(
         if staged_as_root is not None:
             staged_as_root(f"{INCOMING}/{upload.cut_id}{PART_SUFFIX}")
         sftp.rename(part, f"/incoming/{upload.cut_id}")
-    return verdict(target, before)
+    return verdict(target, before, f"{INCOMING}/{upload.cut_id}")
 
 
 @dataclass(frozen=True)
@@ -437,7 +446,7 @@ def test_attack_freeze_with_a_replayed_statement_is_refused(target: Target) -> N
         after = int(str(host_status(target).get("sequence", 0)))
         with target.deployed.sftp_client() as client, client.open_sftp() as sftp:
             upload_signed(sftp, "/incoming", statement_name(now), signed.document, signed.signature)
-        statuses.append(verdict(target, after))
+        statuses.append(verdict(target, after, f"{INCOMING}/{statement_name(now)}"))
     first = statuses[0]["last_result"]
     assert isinstance(first, dict) and first["outcome"] == "fresh"
     assert_refused(target, before, statuses[1], "replay", "is not newer than the one held")
@@ -552,7 +561,7 @@ def test_attack_suspension_for_another_difusor_is_refused(target: Target) -> Non
     )  # fmt: skip
     with target.deployed.sftp_client() as client, client.open_sftp() as sftp:
         upload_suspension(sftp, target.difusor, instruction)
-    status = verdict(target, after)
+    status = verdict(target, after, f"{INCOMING}/{instruction.name}")
     assert_refused(target, before, status, "wrong-difusor", "'otro-difusor'")
 
 
