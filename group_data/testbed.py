@@ -14,3 +14,7 @@ ups_port = "prep-test.seq"
 ups_password = "testbed-upsmon-pw"  # noqa: S105 (test hosts only)
 ups_dummy_sequence = ["ups.status: OL", "battery.charge: 100"]
 ups_shutdown_command = "logger -t prep-ups testbed: shutdown skipped"
+
+# The attack suite fills the upload area over SFTP; 64 MiB still holds a first
+# push of a synthetic cut (a gzipped bundle of about 10 MB) several times over.
+upload_area_mib = 64

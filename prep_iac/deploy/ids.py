@@ -15,24 +15,28 @@ Three layers, each writing a log the memoria técnica reads:
   distribution's protocol-event rules and prep-iac's web rules (no rule feed:
   a difusor may add ``suricata-update`` sources on its own).
 
-Each config is checked by its program (``nginx -t``, ``suricata -T``,
-``fail2ban-client -t``) before the service is reloaded.
+Each config is checked by its program (``nginx -t`` for ModSecurity and the
+CRS, ``suricata -T``, ``fail2ban-client -t``) on candidate copies, at their
+final paths in a private mount namespace, before it replaces the running one
+(``prep_iac/deploy/operations/files.py``): a rejected file never reaches the service.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from prep_iac.deploy.events import HOOK
 from prep_iac.deploy.facts.network import PrimaryInterface
 from prep_iac.deploy.firewall import TABLE
-from prep_iac.deploy.operations.files import validated_template
+from prep_iac.deploy.operations.files import Candidate, validated_files, validated_template
 from prep_iac.deploy.packages import refresh_lists_if_missing
-from prep_iac.deploy.platform import platform_for
+from prep_iac.deploy.platform import Paths, platform_for
 from prep_iac.deploy.rendering import rendered
 from prep_iac.deploy.settings import DifusorSettings
 from prep_iac.deploy.ssh import SSH_PORT
@@ -41,6 +45,14 @@ from prep_iac.deploy.web import ACCESS_LOG
 IDS_PACKAGES = ("modsecurity", "crs", "fail2ban", "fail2ban_journal", "ethtool")
 MODSECURITY_AUDIT_LOG = "/var/log/nginx/modsec_audit.log"
 FAIL2BAN_ACTION = "prep-nftables"
+FAIL2BAN_FILTERS = "/etc/fail2ban/filter.d"
+MODSECURITY_RULES = "/etc/nginx/prep-modsecurity.conf"
+MODSECURITY_CHECK = "ModSecurity with the OWASP CRS in nginx, checked with nginx -t"
+MODSECURITY_VALIDATE = "nginx -t -q"
+FAIL2BAN_CHECK = (
+    "fail2ban: jails, filters and the blocklist action, checked with fail2ban-client -t"
+)
+FAIL2BAN_VALIDATE = "fail2ban-client -t >/dev/null"
 SURICATA_RULES = ("prep-local.rules", "decoder-events.rules", "stream-events.rules",
                   "http-events.rules", "app-layer-events.rules")  # fmt: skip
 SURICATA_MEMORY_MAX = "512M"
@@ -83,78 +95,92 @@ def ids(settings: DifusorSettings) -> None:
     _suricata(settings)
 
 
+def modsecurity_candidates(paths: Paths, **changes: str) -> list[Candidate]:
+    """ModSecurity's files for nginx: blocking, JSON audit log, the CRS rules included
+    from their package; ``changes`` replace template values (tests break one)."""
+    return _changed(
+        [
+            Candidate(
+                "modsecurity.conf.j2",
+                MODSECURITY_RULES,
+                {
+                    "unicode_mapping": paths.modsecurity_unicode_mapping,
+                    "audit_log": MODSECURITY_AUDIT_LOG,
+                    "crs_rules": paths.crs_rules,
+                },
+            ),
+            Candidate(
+                "nginx-modsecurity-module.conf.j2", f"{paths.nginx_modules_dir}/modsecurity.conf"
+            ),
+            Candidate(
+                "nginx-modsecurity.conf.j2",
+                f"{paths.nginx_http_dir}/modsecurity.conf",
+                {"rules_file": MODSECURITY_RULES},
+            ),
+        ],
+        changes,
+    )
+
+
+def fail2ban_candidates(settings: DifusorSettings, paths: Paths, **changes: str) -> list[Candidate]:
+    """fail2ban's jails, filters and the action banning into the firewall's blocklist;
+    ``changes`` replace template values (tests break one)."""
+    return _changed(
+        [
+            Candidate(
+                "fail2ban-action.conf.j2",
+                f"/etc/fail2ban/action.d/{FAIL2BAN_ACTION}.conf",
+                {"table": TABLE, "hook": HOOK},
+            ),
+            Candidate("fail2ban-modsecurity.conf.j2", f"{FAIL2BAN_FILTERS}/prep-modsecurity.conf"),
+            Candidate("fail2ban-badbots.conf.j2", f"{FAIL2BAN_FILTERS}/prep-badbots.conf"),
+            Candidate(
+                "fail2ban-jail.local.j2",
+                "/etc/fail2ban/jail.local",
+                {
+                    "action": FAIL2BAN_ACTION,
+                    "ban_seconds": settings.ids_ban_seconds,
+                    "trusted": [str(network) for network in settings.ssh_sources],
+                    "error_log": paths.nginx_error_log,
+                    "access_log": ACCESS_LOG,
+                    "flood_ban_after": settings.ids_flood_ban_after,
+                },
+            ),
+        ],
+        changes,
+    )
+
+
+def _changed(candidates: list[Candidate], changes: dict[str, str]) -> list[Candidate]:
+    return [
+        replace(c, data={**c.data, **{k: v for k, v in changes.items() if k in c.data}})
+        for c in candidates
+    ]
+
+
 def _modsecurity() -> None:
     platform = platform_for(host)
-    modules_dir, http_dir = platform.paths.nginx_modules_dir, platform.paths.nginx_http_dir
-    rules_file = "/etc/nginx/prep-modsecurity.conf"
-    changes = [
-        files.directory(name="nginx module includes", path=modules_dir, mode="755"),
-        files.directory(name="nginx http includes", path=http_dir, mode="755"),
-        files.put(
-            name="ModSecurity with the OWASP CRS, blocking, JSON audit log",
-            src=rendered(
-                "modsecurity.conf.j2",
-                unicode_mapping=platform.paths.modsecurity_unicode_mapping,
-                audit_log=MODSECURITY_AUDIT_LOG,
-                crs_rules=platform.paths.crs_rules,
-            ),
-            dest=rules_file,
-        ),
-        files.put(
-            name="nginx loads the ModSecurity module",
-            src=rendered("nginx-modsecurity-module.conf.j2"),
-            dest=f"{modules_dir}/modsecurity.conf",
-        ),
-        files.put(
-            name="nginx passes every request through ModSecurity",
-            src=rendered("nginx-modsecurity.conf.j2", rules_file=rules_file),
-            dest=f"{http_dir}/modsecurity.conf",
-        ),
-    ]
-    server.shell(
-        name="Check nginx with ModSecurity (nginx -t), then reload it",
-        commands=["nginx -t -q", f"systemctl reload {platform.service('nginx')}"],
-        _if=any_changed(*changes),
+    for path in (platform.paths.nginx_modules_dir, platform.paths.nginx_http_dir):
+        files.directory(name=f"nginx includes {path}", path=path, mode="755")
+    config = validated_files(
+        name=MODSECURITY_CHECK,
+        candidates=modsecurity_candidates(platform.paths),
+        validate=MODSECURITY_VALIDATE,
+    )
+    systemd.service(
+        name="Reload nginx with ModSecurity when its configuration changed",
+        service=platform.service("nginx"),
+        reloaded=True,
+        _if=config.did_change,
     )
 
 
 def _fail2ban(settings: DifusorSettings) -> None:
     platform = platform_for(host)
-    trusted = [str(network) for network in settings.ssh_sources]
-    changes = [
-        files.put(
-            name="fail2ban bans into the nftables blocklist",
-            src=rendered("fail2ban-action.conf.j2", table=TABLE, hook=HOOK),
-            dest=f"/etc/fail2ban/action.d/{FAIL2BAN_ACTION}.conf",
-        ),
-        files.put(
-            name="fail2ban filter: requests blocked by the CRS",
-            src=rendered("fail2ban-modsecurity.conf.j2"),
-            dest="/etc/fail2ban/filter.d/prep-modsecurity.conf",
-        ),
-        files.put(
-            name="fail2ban filter: scanners and exploit probes",
-            src=rendered("fail2ban-badbots.conf.j2"),
-            dest="/etc/fail2ban/filter.d/prep-badbots.conf",
-        ),
-        files.put(
-            name="fail2ban jails: sshd, nginx-limit-req, prep-modsecurity, prep-badbots",
-            src=rendered(
-                "fail2ban-jail.local.j2",
-                action=FAIL2BAN_ACTION,
-                ban_seconds=settings.ids_ban_seconds,
-                trusted=trusted,
-                error_log=platform.paths.nginx_error_log,
-                access_log=ACCESS_LOG,
-                flood_ban_after=settings.ids_flood_ban_after,
-            ),
-            dest="/etc/fail2ban/jail.local",
-        ),
-    ]
-    server.shell(
-        name="Check the fail2ban configuration (fail2ban-client -t)",
-        commands=["fail2ban-client -t >/dev/null"],
-        _if=any_changed(*changes),
+    config = validated_files(
+        name=FAIL2BAN_CHECK,
+        candidates=fail2ban_candidates(settings, platform.paths),
+        validate=FAIL2BAN_VALIDATE,
     )
     systemd.service(
         name="fail2ban running and enabled",
@@ -166,7 +192,7 @@ def _fail2ban(settings: DifusorSettings) -> None:
         name="Restart fail2ban when its configuration changed",
         service=platform.service("fail2ban"),
         restarted=True,
-        _if=any_changed(*changes),
+        _if=config.did_change,
     )
 
 

@@ -12,12 +12,20 @@ switches ``live``. systemd runs it:
   nothing vouches for the live cut any more: neither its activation (for
   ``max_age_seconds``) nor the IEC's newest freshness statement.
 
+Both services are confined (``prep-activate-sandbox.j2``): only the
+publication tree and the log directory are writable, no network, no devices,
+one capability, a system-call filter, and a start timeout so a run that hangs
+is killed and frees the lock. ``benchmarks/exposure.py`` measures their
+``systemd-analyze security`` exposure.
+
 Records go to ``/var/log/prep-iac/activate.log`` (and the journal), kept
 ``access_log_retention_days`` by logrotate.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyinfra.api.deploy import deploy
@@ -25,7 +33,7 @@ from pyinfra.operations import files, systemd
 
 from prep_iac import wire
 from prep_iac.deploy.rendering import rendered
-from prep_iac.deploy.settings import DifusorSettings
+from prep_iac.deploy.settings import DifusorSettings, SigningKey
 from prep_iac.hostside import activate
 from prep_iac.presets import load_election
 
@@ -39,6 +47,31 @@ UNITS = "/etc/systemd/system"
 # Seconds between watchdog runs: the notice appears at most this late, and an
 # upload whose path event was lost activates at most this late.
 WATCHDOG_INTERVAL = 15
+# Seconds a run of the activation or the watchdog may take before systemd kills
+# it: a 35 MB first push activates in a few seconds on a testbed host.
+START_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Signer:
+    """One ``allowed_signers`` line's parts: the key and its validity in OpenSSH's format."""
+
+    key: str
+    valid_after: str | None
+    valid_before: str | None
+
+
+def signer(signing_key: SigningKey) -> Signer:
+    """A signing key as ``allowed_signers`` takes it: UTC ``YYYYMMDDHHMMSSZ`` instants."""
+
+    def stamp(moment: datetime | None) -> str | None:
+        return moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ") if moment else None
+
+    return Signer(
+        key=" ".join(signing_key.key.split()[:2]),
+        valid_after=stamp(signing_key.valid_after),
+        valid_before=stamp(signing_key.valid_before),
+    )
 
 
 def max_age_seconds(settings: DifusorSettings) -> int:
@@ -58,7 +91,7 @@ def publication(settings: DifusorSettings) -> None:
     + settings: the validated difusor settings
 
     ``iec_signing_keys`` become ``allowed_signers``: only cuts signed by one of
-    them are ever activated (an empty list activates nothing).
+    them, within its validity, are ever activated (an empty list activates nothing).
 
     **Example:**
 
@@ -95,8 +128,8 @@ def publication(settings: DifusorSettings) -> None:
         src=rendered(
             "prep-activate-allowed_signers.j2",
             identity=wire.SIGNER_IDENTITY,
-            namespace=",".join(wire.NAMESPACES),
-            keys=[" ".join(key.split()[:2]) for key in settings.iec_signing_keys],
+            namespaces=wire.NAMESPACES,
+            signers=[signer(key) for key in settings.iec_signing_keys],
         ),
         dest=ALLOWED_SIGNERS,
         mode="644",
@@ -133,6 +166,9 @@ def publication(settings: DifusorSettings) -> None:
                 program=PROGRAM,
                 config=CONFIG,
                 interval=WATCHDOG_INTERVAL,
+                timeout=START_TIMEOUT,
+                root=root,
+                log_dir=LOG_DIR,
             ),
             dest=f"{UNITS}/{unit}",
             mode="644",

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -120,6 +121,42 @@ Origin = Annotated[str, AfterValidator(_origin)]
 HostPath = Annotated[str, AfterValidator(_absolute)]
 
 
+class SigningKey(BaseModel):
+    """One IEC signing key and when hosts accept its signatures (``allowed_signers``'
+    ``valid-after``/``valid-before``, checked by ``ssh-keygen -Y verify`` on the host's clock).
+
+    A plain public-key line is a key valid at any time. Rotating is deploying the
+    current key with a ``valid_before`` and the next with a ``valid_after`` before
+    it: in the overlap both verify, so the IEC switches keys without a gap.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: PublicKey
+    valid_after: AwareDatetime | None = Field(
+        default=None, description="Signatures verify from this instant (with its UTC offset)."
+    )
+    valid_before: AwareDatetime | None = Field(
+        default=None, description="Signatures verify until this instant (with its UTC offset)."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> SigningKey:
+        if self.valid_after and self.valid_before and self.valid_after >= self.valid_before:
+            fail_fields(
+                type(self).__name__,
+                [(("valid_before",), str(self.valid_before), "an instant after valid_after")],
+            )
+        return self
+
+
+def _signing_key(value: object) -> object:
+    return {"key": value} if isinstance(value, str) else value
+
+
+SigningKeyEntry = Annotated[SigningKey, BeforeValidator(_signing_key)]
+
+
 class DifusorSettings(BaseModel):
     """Everything the difusor deploy needs to know about one host.
 
@@ -146,11 +183,17 @@ class DifusorSettings(BaseModel):
     sftp_user: str = Field(pattern=USER, description="The IEC's SFTP-only account.")
     publication_root: HostPath = Field(description="Chroot of the SFTP account.")
 
-    iec_signing_keys: list[PublicKey] = Field(
-        description="The IEC's cut-signing public keys (not its SSH keys); empty activates nothing."
+    iec_signing_keys: list[SigningKeyEntry] = Field(
+        description="The IEC's cut-signing public keys (not its SSH keys), each a key line or"
+        " {key, valid_after, valid_before}; empty activates nothing."
     )
     election: str = Field(min_length=1, description="Election preset or YAML file of the cuts.")
     keep_releases: int = Field(ge=2, description="Releases kept on the host, the live one always.")
+    upload_area_mib: int = Field(
+        ge=64,
+        le=4096,
+        description="Size of incoming/, a filesystem of its own: at least a full cut plus margin.",
+    )
     publication_max_age_seconds: int | None = Field(
         ge=1,
         description="A new cut's vouch from its activation; None: (strike limit + 1) × period.",

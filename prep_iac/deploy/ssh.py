@@ -4,6 +4,7 @@ The whole ``sshd_config`` is ours (no ``Include``), checked with ``sshd -t``
 before it replaces the running one; a reload keeps open sessions, so a bad
 change cannot cut the deployer off mid-deploy, and a rejected one never lands.
 The admin's keys are written before the config that points sshd at them.
+The IEC's account runs ``internal-sftp`` refusing symlink and hard-link requests.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from prep_iac.deploy.settings import MIN_RSA_BITS, DifusorSettings
 from prep_iac.deploy.sftp import AUTHORIZED_KEYS_DIR
 
 SSH_PORT = 22
+# SFTP requests the IEC's account is refused (``sftp-server -Q requests`` names,
+# the same in OpenSSH 9.2 and 10): links are how an upload would point the
+# root activator at a FIFO, a device or a root-only file.
+SFTP_DENIED_REQUESTS = ("symlink", "hardlink")
 
 
 @deploy("SSH hardening")
@@ -59,6 +64,7 @@ def ssh_hardening(settings: DifusorSettings) -> None:
         admin_user=settings.admin_user,
         sftp_user=settings.sftp_user,
         publication_root=settings.publication_root,
+        sftp_denied=SFTP_DENIED_REQUESTS,
         allow_users=[
             settings.admin_user,
             *(f"{settings.sftp_user}@{source}" for source in settings.iec_sources),

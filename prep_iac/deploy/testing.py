@@ -104,18 +104,34 @@ class Deployed:
             )
         )
 
-    def deploy(self, check: bool = True, timeout: float = 1200) -> Run:
-        """``pyinfra -y <inventory> deploys/difusor.py`` in the project (for its group_data);
-        with ``check``, a failed run raises ``DeployFailed``. The output also goes to
-        ``deploy.log`` beside the inventory, so a run that hangs can still be read."""
+    def deploy(
+        self,
+        check: bool = True,
+        timeout: float = 1200,
+        deploy_file: str = "deploys/difusor.py",
+        data: dict[str, str] | None = None,
+    ) -> Run:
+        """``pyinfra -y <inventory> deploys/difusor.py`` in the project (for its group_data),
+        or another ``deploy_file`` with ``--data`` overrides; with ``check``, a failed run
+        raises ``DeployFailed``. The output also goes to ``deploy.log`` beside the
+        inventory, so a run that hangs can still be read."""
         log = self.inventory.with_name("deploy.log")
+        overrides = [arg for k, v in (data or {}).items() for arg in ("--data", f"{k}={v}")]
         start = time.monotonic()
         with log.open("a+") as sink:
-            sink.write(f"\n=== pyinfra -y {self.inventory} deploys/difusor.py\n")
+            sink.write(f"\n=== pyinfra -y {self.inventory} {deploy_file}\n")
             sink.flush()
             begin = sink.tell()
             process = subprocess.Popen(
-                [sys.executable, "-m", "pyinfra", "-y", str(self.inventory), "deploys/difusor.py"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pyinfra",
+                    "-y",
+                    *overrides,
+                    str(self.inventory),
+                    deploy_file,
+                ],
                 cwd=self.project,
                 # Unbuffered: the log of a run killed at the timeout shows how far it got.
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -178,6 +194,11 @@ class Deployed:
             timeout=10,
         )
         return client
+
+    def served_cut(self) -> str:
+        """The cut id nginx serves (``X-PREP-Corte`` of ``/corte.json``), empty for the notice."""
+        _, headers, _ = self.http("/corte.json")
+        return headers.get("x-prep-corte", "")
 
     def http(
         self, path: str, source: str | None = None, headers: dict[str, str] | None = None

@@ -38,9 +38,20 @@ because ``releases/`` is root-owned and the SFTP account (chrooted, writing
 only under ``incoming/``) can neither write those inodes nor link to them: they
 are the bytes that were verified when that release was activated.
 
+Nothing in ``incoming/`` is trusted before it is checked: every uploaded file
+is opened without following a link and without blocking (a FIFO or a device
+cannot stall the activator), then, on the open descriptor, must be a regular
+file of the SFTP account (the owner of ``incoming/``) with a single name and no
+larger than what the manifest's sizes allow; anything else is ``bad-upload``.
+
 The switch of ``live`` is a single rename, so visitors see either the old cut
-or the new one, never a mix. Anything wrong leaves the previous cut live and
-records the reason in ``status.json`` and the log.
+or the new one, never a mix. It is durable: every file written and every
+directory of the new release are fsynced before it, and the root directory
+after it, so a power cut leaves the old release live or the new one complete.
+A release directory that ``live`` points at is never removed: the same cut
+pushed again reuses it when it still matches its manifest byte for byte.
+Anything wrong, including a write failing (``disk-full``, ``write-failed``),
+leaves the previous cut live and records the reason in ``status.json`` and the log.
 
 **Freshness.** The live cut stays published while the IEC vouches for it: a
 new cut is vouched for ``max_age_seconds`` from its activation by its own
@@ -62,6 +73,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import gzip
 import hashlib
@@ -78,7 +90,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 if not __package__:  # run as a program: the wire module is installed beside it (the deploy)
     # or is the package's own (a checkout); either way under the nearest prep_iac/ folder.
@@ -162,6 +174,11 @@ class Config:
     def status_dir(self) -> Path:
         return self.root / "status"
 
+    @property
+    def uploader(self) -> int:
+        """The SFTP account's uid: the owner of ``incoming/`` (the deploy mounts it so)."""
+        return os.lstat(self.incoming).st_uid
+
 
 def verify_signature(
     config: Config, document: bytes, signature: Path, namespace: str = CUT_NAMESPACE
@@ -174,7 +191,7 @@ def verify_signature(
     between the check and its use.
     """
     try:
-        signed = read_small(signature)
+        signed = read_small(signature, config.uploader)
     except FileNotFoundError:
         raise Rejected("unsigned", f"{signature.name} is missing") from None
     with tempfile.NamedTemporaryFile(prefix="prep-sig.") as copy:
@@ -197,9 +214,15 @@ def verify_signature(
         raise Rejected("bad-signature", message[-1] if message else "ssh-keygen refused it")
 
 
-def read_small(path: Path, limit: int = MAX_SIGNED_DOCUMENT) -> bytes:
-    """A small uploaded file's bytes, opened without following a link, never blocking
-    on a FIFO or a device: only a regular file of at most ``limit`` bytes is read."""
+def open_upload(path: Path, owner: int, limit: int) -> BinaryIO:
+    """An uploaded file opened for reading only if it is what an upload may be.
+
+    Opened with ``O_NOFOLLOW`` (a symlink is refused, never followed) and
+    ``O_NONBLOCK`` (opening a FIFO or a device returns at once), then checked on
+    the open descriptor, so it cannot be swapped afterwards: a regular file,
+    owned by the SFTP account (``owner``), with one name only (a hard link could
+    be a name of a file the account must not choose), of at most ``limit`` bytes.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -211,15 +234,32 @@ def read_small(path: Path, limit: int = MAX_SIGNED_DOCUMENT) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Rejected("bad-upload", f"{path.name} is not a regular file")
+        if info.st_nlink != 1:
+            raise Rejected("bad-upload", f"{path.name} has {info.st_nlink} names (a hard link)")
+        if info.st_uid != owner:
+            says = f"{path.name} belongs to uid {info.st_uid}, not the uploader's {owner}"
+            raise Rejected("bad-upload", says)
         if info.st_size > limit:
             raise Rejected("oversize", f"{path.name} has {info.st_size} bytes (at most {limit})")
-        chunks, left = [], limit
-        while left > 0 and (chunk := os.read(fd, left)):
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
+        os.set_blocking(fd, True)  # a regular file's reads never block; O_NONBLOCK was for open
+        # Checked before it becomes a file object: a directory cannot even be one.
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_small(path: Path, owner: int, limit: int = MAX_SIGNED_DOCUMENT) -> bytes:
+    """A small uploaded file's bytes (a signature, a statement, an instruction)."""
+    with open_upload(path, owner, limit) as handle:
+        return handle.read(limit + 1)[:limit]
+
+
+def check_upload_dir(staged: Path, owner: int) -> None:
+    """An upload is a real directory of the SFTP account, not a link to one elsewhere."""
+    info = os.lstat(staged)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != owner:
+        raise Rejected("bad-upload", f"{staged.name} is not a directory of the uploader")
 
 
 class Bounded:
@@ -236,13 +276,18 @@ class Bounded:
         return data
 
 
-def read_patch(staged: Path) -> dict[str, Any]:
+def read_patch(staged: Path, owner: int) -> dict[str, Any]:
     """The upload's manifest patch, parsed (not yet trusted)."""
     try:
-        with gzip.open(staged / PATCH_NAME) as packed:
+        with (
+            open_upload(staged / PATCH_NAME, owner, MAX_PATCH_BYTES) as raw,
+            gzip.GzipFile(fileobj=raw, mode="rb") as packed,
+        ):
             patch = json.loads(Bounded(packed, MAX_PATCH_BYTES, PATCH_NAME).read())
     except FileNotFoundError:
         raise Rejected("no-manifest", f"{staged.name}/{PATCH_NAME} is missing") from None
+    except Rejected:
+        raise
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise Rejected("bad-manifest", f"{PATCH_NAME} is not gzipped JSON: {exc}") from None
     if not isinstance(patch, dict) or patch.get("format") != PATCH_FORMAT:
@@ -255,7 +300,8 @@ def read_manifest(config: Config, staged: Path, base: bytes | None) -> dict[str,
 
     ``base`` is the canonical manifest of the last verified release, or None.
     """
-    patch = read_patch(staged)
+    check_upload_dir(staged, config.uploader)
+    patch = read_patch(staged, config.uploader)
     base_sha = patch.get("base")
     if base_sha is None:
         manifest = apply_patch(None, patch)
@@ -299,6 +345,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.fsync(handle.fileno())
         Path(tmp).chmod(mode)
         Path(tmp).replace(path)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
@@ -312,6 +359,16 @@ def point_live(config: Config, target: Path) -> None:
         tmp.unlink()
     tmp.symlink_to(os.path.relpath(target, config.root))
     tmp.replace(config.live)
+    fsync_dir(config.root)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the entries of ``directory`` (new names, renames) durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def live_release(config: Config) -> Path | None:
@@ -359,7 +416,9 @@ def previous_release(config: Config) -> Previous:
         return Previous(current, None)
 
 
-def extract_bundle(bundle: Path, building: Path, expected: dict[str, dict[str, Any]]) -> set[str]:
+def extract_bundle(
+    bundle: Path, building: Path, expected: dict[str, dict[str, Any]], owner: int
+) -> set[str]:
     """Write the bundle's members into ``building``, hashing as they are written.
 
     Returns the paths written. Only regular files listed in ``expected``, at safe
@@ -371,7 +430,7 @@ def extract_bundle(bundle: Path, building: Path, expected: dict[str, dict[str, A
     limit += TAR_OVERHEAD_PER_MEMBER * (len(expected) + 1) + tarfile.RECORDSIZE
     try:
         with contextlib.ExitStack() as stack:
-            archive = open_bundle(stack, bundle, limit)
+            archive = open_bundle(stack, bundle, limit, owner)
             for member in archive:
                 if not member.isreg():
                     raise Rejected("bad-member", f"{member.name!r} is not a regular file")
@@ -392,6 +451,8 @@ def extract_bundle(bundle: Path, building: Path, expected: dict[str, dict[str, A
                         digest.update(chunk)
                         out.write(chunk)
                     os.fchmod(out.fileno(), 0o644)
+                    out.flush()
+                    os.fsync(out.fileno())
                 if digest.hexdigest() != entry["sha256"]:
                     raise Rejected("hash-mismatch", f"{rel}: SHA-256 differs from the manifest")
                 written.add(rel)
@@ -402,9 +463,16 @@ def extract_bundle(bundle: Path, building: Path, expected: dict[str, dict[str, A
     return written
 
 
-def open_bundle(stack: contextlib.ExitStack[Any], bundle: Path, limit: int) -> tarfile.TarFile:
-    """The bundle as a tar stream (plain or gzip), refusing to unpack past ``limit`` bytes."""
-    source: Any = stack.enter_context(bundle.open("rb"))
+def open_bundle(
+    stack: contextlib.ExitStack[Any], bundle: Path, limit: int, owner: int
+) -> tarfile.TarFile:
+    """The bundle as a tar stream (plain or gzip), refusing to unpack past ``limit`` bytes.
+
+    The file itself may not be larger either (plus gzip's worst-case growth of
+    incompressible data): trailing garbage or a second stream is never read.
+    """
+    raw_limit = limit + limit // 256 + 1024
+    source: Any = stack.enter_context(open_upload(bundle, owner, raw_limit))
     compressed = source.read(2) == GZIP_MAGIC
     source.seek(0)
     if compressed:
@@ -425,14 +493,22 @@ def make_dirs(directory: Path, top: Path, made: set[Path]) -> None:
 
 
 def assemble(config: Config, staged: Path, manifest: dict[str, Any], previous: Previous) -> Path:
-    """Build ``releases/<cut>`` from the bundle plus unchanged files of the previous release."""
+    """Build ``releases/<cut>`` from the bundle plus unchanged files of the previous release.
+
+    A release of this cut that is already there and still matches the manifest
+    (the same cut pushed again, e.g. to reinstate a suspended difusor) is reused.
+    Everything written is fsynced before the release gets its final name.
+    """
     cut_id = str(manifest["cut_id"])
     unchanged = previous.hashes()
     expected = {str(safe_relpath(str(e["path"]))): e for e in manifest["files"]}
+    final = config.releases / cut_id
+    if final.is_dir() and not final.is_symlink() and release_matches(final, expected):
+        return final
     config.releases.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=config.releases, prefix=f".{cut_id}."))
     try:
-        written = extract_bundle(staged / BUNDLE_NAME, building, expected)
+        written = extract_bundle(staged / BUNDLE_NAME, building, expected, config.uploader)
         made: set[Path] = set()
         for rel, entry in expected.items():
             if rel in written:
@@ -447,14 +523,54 @@ def assemble(config: Config, staged: Path, manifest: dict[str, Any], previous: P
                     "missing-file", f"{rel}: not in the previous release ({exc.strerror})"
                 ) from None
         building.chmod(0o755)
-        final = config.releases / cut_id
-        if final.exists():
-            shutil.rmtree(final)
-        building.replace(final)
+        for directory, _, _ in os.walk(building):
+            fsync_dir(Path(directory))
+        if final.exists() or final.is_symlink():
+            replace_release(config, final, building)
+        else:
+            building.rename(final)
+        fsync_dir(config.releases)
         return final
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+
+
+def release_matches(release: Path, expected: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``release`` holds exactly the manifest's files, byte for byte."""
+    found = {
+        str((Path(directory) / name).relative_to(release))
+        for directory, _, names in os.walk(release)
+        for name in names
+    }
+    if found != set(expected):
+        return False
+    for rel, entry in expected.items():
+        path = release / rel
+        if path.is_symlink() or not path.is_file() or path.stat().st_size != entry["size"]:
+            return False
+        if sha256_file(path) != entry["sha256"]:
+            return False
+    return True
+
+
+def replace_release(config: Config, final: Path, building: Path) -> None:
+    """Put the complete ``building`` in place of a damaged release of the same cut.
+
+    When ``live`` points at the old one, it is first pointed at ``building``, so
+    visitors never lose a complete release while the old one is moved away.
+    """
+    if live_release(config) != final.resolve():
+        shutil.rmtree(final)
+        building.rename(final)
+        return
+    point_live(config, building)
+    retired = config.releases / f".{final.name}.retired.{os.getpid()}"
+    shutil.rmtree(retired, ignore_errors=True)
+    final.rename(retired)
+    building.rename(final)
+    point_live(config, final)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def log(config: Config, record: dict[str, Any]) -> None:
@@ -512,7 +628,9 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
         record(config, status, result)
         prune(config)
         return result
-    except Rejected as exc:
+    except (Rejected, OSError) as exc:
+        if isinstance(exc, OSError):
+            exc = write_failure(exc)
         result = {
             "outcome": "rejected",
             "cut_id": cut_id,
@@ -522,13 +640,22 @@ def activate(config: Config, staged: Path) -> dict[str, Any]:
         record(config, status, result)
         return result
     finally:
+        if staged.is_symlink():
+            staged.unlink()
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def write_failure(exc: OSError) -> Rejected:
+    """An error of the host's own filesystem while activating, as a recorded rejection."""
+    reason = "disk-full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "write-failed"
+    where = f" ({exc.filename})" if exc.filename else ""
+    return Rejected(reason, f"{exc.strerror or exc}{where}")
 
 
 def signed_document(config: Config, path: Path, namespace: str) -> bytes:
     """The bytes of an uploaded instruction or statement whose ``.sig`` the IEC made in
     ``namespace``; a host deployed without its difusor id accepts none."""
-    document = read_small(path)
+    document = read_small(path, config.uploader)
     verify_signature(config, document, path.with_name(path.name + SIGNATURE_SUFFIX), namespace)
     if config.difusor is None:
         raise Rejected("no-difusor-id", "this host was deployed without its difusor id")
@@ -678,17 +805,18 @@ def prune(config: Config) -> None:
             shutil.rmtree(path, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 (config.releases / f"{path.name}.manifest.json").unlink()
-    # Leftovers of an assembly interrupted by a crash or power loss.
+    # Leftovers of an assembly interrupted by a crash or power loss (but a
+    # release being swapped in when it happened may be live).
     for path in config.releases.glob(".*"):
-        if path.is_dir():
+        if path.is_dir() and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def staged_cut_time(staged: Path) -> datetime:
+def staged_cut_time(staged: Path, owner: int) -> datetime:
     """The cut time an upload claims (unverified: used only to order uploads)."""
     try:
-        return instant(read_patch(staged)["header"].get("cut_time"))
-    except (Rejected, KeyError, AttributeError):
+        return instant(read_patch(staged, owner)["header"].get("cut_time"))
+    except (Rejected, OSError, KeyError, AttributeError):
         return instant(None)
 
 
@@ -708,8 +836,10 @@ def process(config: Config) -> list[dict[str, Any]]:
     if not config.incoming.is_dir():
         return []
     entries = list(config.incoming.iterdir())
+    owner = config.uploader
     uploads = sorted(
-        (p for p in entries if p.is_dir() and CUT_ID.match(p.name)), key=staged_cut_time
+        (p for p in entries if CUT_ID.match(p.name) and (p.is_dir() or p.is_symlink())),
+        key=lambda p: staged_cut_time(p, owner),
     )
     results = [activate(config, p) for p in uploads]
     results += [freshen(config, p) for p in signed_uploads(entries, STATEMENT_PREFIX)]

@@ -294,7 +294,15 @@ def read_json_strict(sftp: paramiko.SFTPClient, path: str) -> dict[str, Any] | N
     return data if isinstance(data, dict) else None
 
 
-def free_bytes(sftp: paramiko.SFTPClient, path: str) -> int | None:
+@dataclass(frozen=True)
+class Space:
+    """What ``statvfs`` says of one remote filesystem: bytes available to the account, its id."""
+
+    free: int
+    fsid: int
+
+
+def free_space(sftp: paramiko.SFTPClient, path: str) -> Space | None:
     """Space available to the SFTP account under ``path`` (OpenSSH's statvfs extension).
 
     paramiko has no public call for it, hence its request primitive; None when
@@ -305,26 +313,40 @@ def free_bytes(sftp: paramiko.SFTPClient, path: str) -> int | None:
         kind, msg = request(paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", path)
         if kind != paramiko.sftp.CMD_EXTENDED_REPLY:
             return None
-        bsize, frsize, _blocks, _bfree, bavail = struct.unpack(">5Q", msg.get_bytes(40))
+        fields = struct.unpack(">11Q", msg.get_bytes(88))
     except (OSError, EOFError, paramiko.SSHException, struct.error):
         return None
-    return int(bavail * (frsize or bsize))
+    bsize, frsize, _blocks, _bfree, bavail, _files, _ffree, _favail, fsid = fields[:9]
+    return Space(free=int(bavail * (frsize or bsize)), fsid=int(fsid))
 
 
-def space_needed(cut: PreparedCut, payload: Upload) -> int:
-    """Bytes the host must have free: the upload in ``incoming/``, the files it
-    writes into the new release (unchanged ones are hard links: no space) and the
-    release's manifest, kept twice (``releases/`` and ``status/``)."""
-    return payload.size + payload.raw_bytes + 2 * len(cut.manifest_bytes) + SPACE_MARGIN
+def space_needed(cut: PreparedCut, payload: Upload) -> dict[str, int]:
+    """Bytes the host must have free, per place: the upload in ``incoming/`` (an
+    upload area of its own), and in ``releases/`` the files it writes into the new
+    release (unchanged ones are hard links: no space) and the release's manifest,
+    kept twice (``releases/`` and ``status/``)."""
+    return {
+        "incoming": payload.size + SPACE_MARGIN,
+        "releases": payload.raw_bytes + 2 * len(cut.manifest_bytes) + SPACE_MARGIN,
+    }
 
 
-def check_space(sftp: paramiko.SFTPClient, incoming: str, needed: int) -> None:
-    """Fail before uploading when the host cannot hold ``needed`` bytes."""
-    free = free_bytes(sftp, incoming)
-    if free is not None and free < needed:
-        raise PushFailure(
-            "disk-full", f"host has {free} bytes free, the upload needs {needed}", retry=False
-        )
+def check_space(sftp: paramiko.SFTPClient, root: str, needed: dict[str, int]) -> None:
+    """Fail before uploading when a place cannot hold what it needs; places on one
+    filesystem must hold their sum."""
+    spaces = {place: free_space(sftp, posixpath.join(root, place)) for place in needed}
+    for space in spaces.values():
+        if space is None:
+            continue
+        together = [p for p, s in spaces.items() if s is not None and s.fsid == space.fsid]
+        wanted = sum(needed[p] for p in together)
+        if space.free < wanted:
+            raise PushFailure(
+                "disk-full",
+                f"host has {space.free} bytes free in {'/'.join(together)}/, the upload needs"
+                f" {wanted}",
+                retry=False,
+            )
 
 
 def exists(sftp: paramiko.SFTPClient, path: str) -> bool:
@@ -500,13 +522,13 @@ def send_cut(
     remote = None if full else host_manifest(sftp, root, status)
     payload = cut.upload_for(remote)
     clean_incoming(sftp, incoming)
-    check_space(sftp, incoming, space_needed(cut, payload))
+    check_space(sftp, root, space_needed(cut, payload))
     staging = posixpath.join(incoming, cut_id + PART_SUFFIX)
     uploading = time.monotonic()
     try:
         result.bytes_sent += upload(sftp, payload, cut.signature, staging)
     except OSError:
-        check_space(sftp, incoming, SPACE_MARGIN)
+        check_space(sftp, root, {"incoming": SPACE_MARGIN})
         raise
     result.files_sent += len(payload.paths)
     sftp.rename(staging, complete)

@@ -165,3 +165,11 @@ def test_pyinfra_stops_before_touching_a_host_and_prints_the_problem(tree: Path)
     assert result.returncode != 0
     assert "Traceback" not in output
     assert "group_data/difusores.py: iec_sources[1]: got '300.1.1.1/8'" in output
+
+
+def test_upload_area_smaller_than_a_first_push_is_refused_naming_the_file(tree: Path) -> None:
+    edit(tree / "group_data" / "difusores.py", "upload_area_mib = 256", "upload_area_mib = 16")
+    [problem] = problems(tree)
+    assert problem == (
+        "group_data/difusores.py: upload_area_mib: got 16; expected greater than or equal to 64"
+    )

@@ -95,7 +95,7 @@ def base_settings(**changes: object) -> dict[str, object]:
         "access_log_retention_days": 90, "ntp_pools": ["pool.ntp.org"],
         "automatic_reboot": False, "ups_mode": "none", "notify_emails": [], "ha_peers": [],
         "force_below_minimums": False, "iec_signing_keys": [], "election": "coahuila-2018",
-        "keep_releases": 5, "publication_max_age_seconds": None,
+        "keep_releases": 5, "publication_max_age_seconds": None, "upload_area_mib": 256,
     }  # fmt: skip
     values.update(changes)
     return values

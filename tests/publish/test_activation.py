@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -469,3 +470,117 @@ def test_same_cut_after_a_suspension_is_published_again(host: Host, tmp_path: Pa
     assert host.live_target() == "releases/20180701_2000"
     assert host.serve("assets/app.js") == b"app()"
     assert host.status["state"] == "live"
+
+
+def _replace_with(part: Path, name: str, make: Callable[[Path], None]) -> None:
+    """Swap an uploaded file for something else at the same name."""
+    (part / name).unlink()
+    make(part / name)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "says"),
+    [
+        (PATCH_NAME, lambda p: os.mkfifo(p), "is not a regular file"),
+        (BUNDLE_NAME, lambda p: os.mkfifo(p), "is not a regular file"),
+        (PATCH_NAME, lambda p: p.symlink_to("/etc/passwd"), "cannot be opened as a file"),
+        (f"{MANIFEST_NAME}.sig", lambda p: p.symlink_to("/dev/zero"), "cannot be opened"),
+        (BUNDLE_NAME, lambda p: os.link("/etc/hostname", p), "has 2 names (a hard link)"),
+    ],
+    ids=["fifo-patch", "fifo-bundle", "symlinked-patch", "symlinked-signature", "hard-link"],
+)
+def test_an_upload_that_is_not_a_plain_file_is_refused_without_blocking(
+    host: Host, tmp_path: Path, name: str, make: Callable[[Path], None], says: str
+) -> None:
+    upload(host, make_cut(tmp_path, "20180701_2000", SITE))
+    host.run()
+    cut = make_cut(tmp_path, "20180701_2010", {**SITE, "data/r.json": '{"a":1}'})
+    upload(host, cut, tamper=lambda part: _replace_with(part, name, make))
+    [result] = host.run()  # a FIFO opened blocking would hang here past the run's timeout
+    assert (result["outcome"], result["reason"]) == ("rejected", "bad-upload")
+    assert says in result["detail"]
+    assert host.live_target() == "releases/20180701_2000"
+    assert not (host.root / "incoming" / cut.name).exists()
+
+
+def test_an_upload_of_another_owner_is_refused(host: Host, tmp_path: Path) -> None:
+    def give_away(part: Path) -> None:
+        os.chown(part / BUNDLE_NAME, 65534, 65534)
+
+    upload(host, make_cut(tmp_path, "20180701_2000", SITE), tamper=give_away)
+    [result] = host.run()
+    assert (result["outcome"], result["reason"]) == ("rejected", "bad-upload")
+    assert "belongs to uid 65534" in result["detail"]
+
+
+def test_an_upload_that_is_a_link_to_a_directory_is_refused_and_removed(
+    host: Host, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    upload(host, make_cut(tmp_path, "20180701_2000", SITE))
+    (host.root / "incoming" / "20180701_2000").rename(elsewhere)
+    (host.root / "incoming" / "20180701_2000").symlink_to(elsewhere)
+    [result] = host.run()
+    assert (result["outcome"], result["reason"]) == ("rejected", "bad-upload")
+    assert not (host.root / "incoming" / "20180701_2000").is_symlink()
+    assert (elsewhere / BUNDLE_NAME).is_file()
+
+
+def test_a_bundle_file_larger_than_the_manifest_allows_is_refused_unread(
+    host: Host, tmp_path: Path
+) -> None:
+    def pad(part: Path) -> None:
+        with (part / BUNDLE_NAME).open("ab") as handle:
+            handle.truncate(1 << 30)  # sparse: a gigabyte of trailing zeros
+
+    upload(host, make_cut(tmp_path, "20180701_2000", SITE), tamper=pad)
+    [result] = host.run()
+    assert (result["outcome"], result["reason"]) == ("rejected", "oversize")
+
+
+def test_the_live_release_is_reused_not_removed_when_its_cut_is_activated_again(
+    host: Host, tmp_path: Path
+) -> None:
+    cut = make_cut(tmp_path, "20180701_2000", SITE)
+    upload(host, cut)
+    host.run()
+    release = host.root / "releases" / "20180701_2000"
+    inode = release.stat().st_ino
+    (host.root / "status" / "status.json").unlink()  # a lost status: live is not known live
+    upload(host, cut, full=True)
+    [result] = host.run()
+    assert result["outcome"] == "activated"
+    assert release.stat().st_ino == inode
+    assert host.live_target() == "releases/20180701_2000"
+
+
+def test_a_damaged_live_release_is_rebuilt_with_live_never_losing_a_release(
+    host: Host, tmp_path: Path
+) -> None:
+    cut = make_cut(tmp_path, "20180701_2000", SITE)
+    upload(host, cut)
+    host.run()
+    release = host.root / "releases" / "20180701_2000"
+    (release / "assets" / "app.js").unlink()
+    (release / "assets" / "app.js").write_text("damaged()")
+    (host.root / "status" / "status.json").unlink()
+    upload(host, cut, full=True)
+    [result] = host.run()
+    assert result["outcome"] == "activated"
+    assert host.serve("assets/app.js") == b"app()"
+    assert host.live_target() == "releases/20180701_2000"
+    assert sorted(p.name for p in (host.root / "releases").iterdir()) == [
+        "20180701_2000",
+        "20180701_2000.manifest.json",
+    ]
+
+
+def test_a_failing_write_while_assembling_is_a_recorded_rejection(
+    host: Host, tmp_path: Path
+) -> None:
+    (host.root / "releases").write_text("not a directory")
+    upload(host, make_cut(tmp_path, "20180701_2000", SITE))
+    [result] = host.run()
+    assert (result["outcome"], result["reason"]) == ("rejected", "write-failed")
+    assert host.status["last_result"]["reason"] == "write-failed"
+    assert '"reason": "write-failed"' in host.log.read_text()

@@ -99,8 +99,7 @@ class Night:
         return self.pushed[-1].manifest.cut_id
 
     def served_cut(self) -> str:
-        _, headers, _ = self.deployed.http("/corte.json")
-        return headers.get("x-prep-corte", "")
+        return self.deployed.served_cut()
 
     def host(self, command: str) -> str:
         return self.deployed.root(command).stdout
