@@ -125,6 +125,9 @@ from prep_iac.wire import (
 )
 
 CHUNK = 1 << 20
+# How far this host's clock may run ahead of the IEC's before a statement's own
+# expiry cuts its vouch short (chrony keeps real servers within milliseconds).
+CLOCK_TOLERANCE = timedelta(minutes=10)
 # What an upload may unpack to beyond its files' bytes: tar headers, padding and
 # long-name records per member; the patch is bounded the same way.
 TAR_OVERHEAD_PER_MEMBER = 4096
@@ -721,6 +724,10 @@ def freshen(config: Config, path: Path, now: datetime | None = None) -> dict[str
                 "replay", f"statement of {iso(statement.issued_at)} is not newer than the one held"
             )
         received = now or datetime.now(UTC)
+        if statement.expires_at is not None and received > statement.expires_at + CLOCK_TOLERANCE:
+            # Held back and delivered late (someone with the SFTP key raced the host
+            # for it): it must not vouch anew for a cut the IEC stopped vouching for.
+            raise Rejected("expired", f"statement expired at {iso(statement.expires_at)}")
         status["freshness"] = {**statement.to_json(), "received_at": iso(received)}
         live_time = instant(status.get("cut_time"))
         if statement.cut_time > live_time:
@@ -753,7 +760,9 @@ def vouched_until(config: Config, status: dict[str, Any]) -> datetime | None:
 
     The later of: its activation plus ``max_age_seconds`` (its own signed
     manifest vouches for a new cut that long), and the newest statement's
-    validity counted from when it arrived here. A final statement never runs out.
+    validity counted from when it arrived here, but never past its own
+    ``expires_at`` by more than ``CLOCK_TOLERANCE`` (a statement delivered late
+    vouches only for what is left of it). A final statement never runs out.
     """
     ends = []
     if "activated_at" in status:
@@ -763,8 +772,9 @@ def vouched_until(config: Config, status: dict[str, Any]) -> datetime | None:
     if isinstance(fresh, dict):
         if fresh.get("final") is True:
             return None
-        validity = instant(fresh.get("expires_at")) - instant(fresh.get("issued_at"))
-        ends.append(instant(fresh.get("received_at")) + validity)
+        expires = instant(fresh.get("expires_at"))
+        validity = expires - instant(fresh.get("issued_at"))
+        ends.append(min(instant(fresh.get("received_at")) + validity, expires + CLOCK_TOLERANCE))
     return max(ends) if ends else datetime.min.replace(tzinfo=UTC)
 
 

@@ -114,13 +114,35 @@ def test_an_expired_statement_shows_the_notice_and_the_next_one_brings_results_b
     assert live.status["state"] == "live"
 
 
-def test_expiry_counts_on_the_hosts_clock_from_arrival_not_the_iecs_clock(live: Host) -> None:
-    # The IEC's clock is an hour behind the host's: its statement already "expired" by
-    # the host's clock, yet it vouches for its whole validity from when it arrived.
-    send(live, statement(issued=datetime.now(UTC) - timedelta(hours=1)))
+def test_expiry_counts_on_the_hosts_clock_from_arrival_within_the_clock_tolerance(
+    live: Host,
+) -> None:
+    # The IEC's clock is 25 minutes behind the host's: by the host's clock its statement
+    # has 5 minutes left, yet it vouches from its arrival (up to 10 minutes past expiry).
+    send(live, statement(issued=datetime.now(UTC) - timedelta(minutes=25)))
     assert live.run()[0]["outcome"] == "fresh"
     assert live.run("watchdog") == []
     assert live.live_target() == f"releases/{FIRST}"
+
+
+def test_a_statement_held_back_past_its_expiry_is_refused(live: Host) -> None:
+    # Raced away from the host by someone with the SFTP key and delivered 20 minutes
+    # after it expired: it must not vouch anew for the cut.
+    send(live, statement(issued=datetime.now(UTC) - timedelta(minutes=50)))
+    [refused] = live.run()
+    assert (refused["outcome"], refused["reason"]) == ("rejected", "expired")
+    assert "freshness" not in live.status
+
+
+def test_a_late_statement_vouches_only_for_what_is_left_of_it(live: Host) -> None:
+    send(live, statement())
+    live.run()
+    # As if it had been issued (and expired) 41 minutes earlier than it says, though it
+    # arrived just now: its own expiry plus the tolerance ends the vouch.
+    for key in ("issued_at", "expires_at"):
+        age(live, key, timedelta(minutes=41), field="freshness")
+    [stale] = live.run("watchdog")
+    assert stale["outcome"] == "stale"
 
 
 def test_a_statement_naming_a_newer_cut_records_behind_and_keeps_serving(
