@@ -803,11 +803,13 @@ def watchdog(config: Config, now: datetime | None = None) -> dict[str, Any] | No
 
 
 def prune(config: Config) -> None:
-    """Keep the newest ``keep_releases`` releases; never the live one."""
+    """Keep the newest ``keep_releases`` releases, by the cut time their verified
+    manifests state (ids do not sort in time order across a fall-back hour:
+    ``0100b`` follows ``0150``); never the live one."""
     keep = {p.name for p in [live_release(config)] if p is not None}
     releases = sorted(
         (p for p in config.releases.iterdir() if p.is_dir() and CUT_ID.match(p.name)),
-        key=lambda p: p.name,
+        key=lambda p: (release_time(config, p), p.name),
     )
     keep.update(p.name for p in releases[-config.keep_releases :])
     for path in releases:
@@ -820,6 +822,15 @@ def prune(config: Config) -> None:
     for path in config.releases.glob(".*"):
         if path.is_dir() and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def release_time(config: Config, release: Path) -> datetime:
+    """The cut time in a release's verified manifest (unreadable: before every other)."""
+    try:
+        data = json.loads((config.releases / f"{release.name}.manifest.json").read_bytes())
+        return instant(data.get("cut_time"))
+    except (OSError, ValueError, AttributeError):
+        return instant(None)
 
 
 def staged_cut_time(staged: Path, owner: int) -> datetime:

@@ -96,6 +96,8 @@ def make_cut(base: Path, cut_id: str, files: dict[str, str]) -> Path:
 
 
 def cut_time(cut_id: str) -> datetime:
+    if cut_id.endswith("b"):  # the fall-back hour's second pass: an hour later than its id
+        return cut_time(cut_id[:-1]) + timedelta(hours=1)
     return datetime.strptime(cut_id, "%Y%m%d_%H%M").replace(tzinfo=UTC) - MTY
 
 
@@ -584,3 +586,18 @@ def test_a_failing_write_while_assembling_is_a_recorded_rejection(
     assert (result["outcome"], result["reason"]) == ("rejected", "write-failed")
     assert host.status["last_result"]["reason"] == "write-failed"
     assert '"reason": "write-failed"' in host.log.read_text()
+
+
+def test_pruning_keeps_the_newest_releases_by_cut_time_across_a_fall_back(
+    host: Host, tmp_path: Path
+) -> None:
+    # Through the repeated hour the ids run 0140, 0150, then 0100b, 0110b: by name the
+    # second pass sorts first, by time it is the newest.
+    ids = ["20181028_0130", "20181028_0140", "20181028_0150", "20181028_0100b", "20181028_0110b",
+           "20181028_0120b"]  # fmt: skip
+    for cut_id in ids:
+        upload(host, make_cut(tmp_path, cut_id, {**SITE, "data/r.json": cut_id}))
+        assert host.run()[0]["outcome"] == "activated", cut_id
+    kept = sorted(p.name for p in (host.root / "releases").iterdir() if p.is_dir())
+    assert kept == sorted(ids[1:])  # the oldest by time went, not the "smallest" name
+    assert host.live_target() == "releases/20181028_0120b"
