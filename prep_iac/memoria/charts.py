@@ -1,0 +1,94 @@
+"""Charts as inline SVG (matplotlib), for the memoria and the IEC's report of the night.
+
+Each function returns one ``<svg>`` element as text, ready to be placed in the
+HTML; the same markup renders in browsers and in WeasyPrint's PDF. Text is
+drawn as paths, so no font has to be present where the file is opened, and the
+output is deterministic (fixed hash salt, no date in the metadata).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates  # noqa: E402 (the backend is chosen first)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+plt.rcParams.update(
+    {
+        "svg.hashsalt": "prep-iac",
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    }
+)
+PALETTE = ("#1f5f99", "#d9822b", "#3a9a5b", "#b33c3c", "#7b5ea7", "#777777")
+SIZE = (7.2, 2.8)
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def time_lines(
+    title: str, times: Sequence[datetime], series: dict[str, Sequence[float]], ylabel: str
+) -> str:
+    """Lines over local time (hours on the axis)."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    for (label, values), color in zip(series.items(), PALETTE, strict=False):
+        axes.plot(list(times), list(values), label=label, color=color, linewidth=1.3)
+    axes.set_title(title, loc="left", fontsize=10)
+    axes.set_ylabel(ylabel)
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H:%M"))
+    figure.autofmt_xdate()
+    if len(series) > 1:
+        axes.legend(frameon=False, fontsize=8)
+    return _svg(figure)
+
+
+def bars(
+    title: str, labels: Sequence[str], series: dict[str, Sequence[float]], ylabel: str,
+    reference: float | None = None,
+) -> str:  # fmt: skip
+    """Grouped bars, one group per label; ``reference`` draws a dashed level (e.g. 1×)."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    count = max(1, len(series))
+    width = 0.8 / count
+    for index, ((name, values), color) in enumerate(zip(series.items(), PALETTE, strict=False)):
+        positions = [i + (index - (count - 1) / 2) * width for i in range(len(labels))]
+        axes.bar(positions, list(values), width=width, label=name, color=color)
+    axes.set_xticks(range(len(labels)), list(labels))
+    if reference is not None:
+        axes.axhline(reference, color="#444444", linestyle="--", linewidth=0.8)
+    axes.set_title(title, loc="left", fontsize=10)
+    axes.set_ylabel(ylabel)
+    if count > 1:
+        axes.legend(frameon=False, fontsize=8)
+    return _svg(figure)
+
+
+def hour_profile(title: str, series: dict[str, Sequence[float]], ylabel: str) -> str:
+    """Lines over the 24 hours of a day."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    for (label, values), color in zip(series.items(), PALETTE, strict=False):
+        axes.plot(range(len(values)), list(values), label=label, color=color, linewidth=1.3,
+                  marker="o", markersize=2.5)  # fmt: skip
+    axes.set_xticks(range(0, 24, 2))
+    axes.set_xlabel("hora local")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, loc="left", fontsize=10)
+    axes.legend(frameon=False, fontsize=8)
+    return _svg(figure)
