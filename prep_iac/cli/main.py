@@ -11,6 +11,7 @@ from prep_iac import __version__
 from prep_iac.cli.config import config
 from prep_iac.cli.drill import drill
 from prep_iac.cli.elections import elections
+from prep_iac.cli.memoria import informe, memoria, synth_traffic
 from prep_iac.cli.orchestrate import disable, events, iec_list, status
 from prep_iac.cli.publish import host_status, keys, push, sign
 from prep_iac.cli.run import reinstate, run
@@ -42,6 +43,9 @@ cli.add_command(host_status)
 cli.add_command(run)
 cli.add_command(reinstate)
 cli.add_command(drill)
+cli.add_command(memoria)
+cli.add_command(informe)
+cli.add_command(synth_traffic)
 
 
 def main() -> None:

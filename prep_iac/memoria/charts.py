@@ -92,3 +92,28 @@ def hour_profile(title: str, series: dict[str, Sequence[float]], ylabel: str) ->
     axes.set_title(title, loc="left", fontsize=10)
     axes.legend(frameon=False, fontsize=8)
     return _svg(figure)
+
+
+def grid(
+    title: str, rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequence[str]],
+    colors: dict[str, str], names: dict[str, str],
+) -> str:  # fmt: skip
+    """A row per item and a column per step, each cell coloured by its state (a timeline)."""
+    from matplotlib.colors import ListedColormap  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
+    states = list(colors)
+    index = {state: i for i, state in enumerate(states)}
+    values = [[index.get(cell, 0) for cell in row] for row in cells]
+    figure, axes = plt.subplots(figsize=(SIZE[0], 0.9 + 0.32 * max(1, len(rows))))
+    axes.imshow(values, aspect="auto", interpolation="nearest", vmin=0, vmax=len(states) - 1,
+                cmap=ListedColormap([colors[s] for s in states]))  # fmt: skip
+    axes.set_yticks(range(len(rows)), list(rows))
+    step = max(1, len(columns) // 12)
+    axes.set_xticks(range(0, len(columns), step), list(columns)[::step], rotation=45, ha="right")
+    axes.grid(False)
+    axes.set_title(title, loc="left", fontsize=10)
+    used = sorted({cell for row in cells for cell in row if cell in index}, key=index.__getitem__)
+    axes.legend(handles=[Patch(color=colors[s], label=names.get(s, s)) for s in used],
+                frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # fmt: skip
+    return _svg(figure)
