@@ -163,6 +163,8 @@ def read_host_log(path: Path, logs: HostLogs) -> None:
                 logs.events.append(HostEvent.model_validate(data))
             elif (found := _detection(data)) is not None:
                 logs.detections.append(found)
+            elif "event_type" in data:
+                continue  # Suricata's flows, stats and the like: not detections
             else:
                 raise ValueError("neither an event, an activation record nor an IDS alert")
         except (ValueError, KeyError, ValidationError) as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import itertools
 import json
 import math
 import random
@@ -208,8 +209,8 @@ class _Generator:
                        self._cut(at) if status != 404 else "",
                        round(self.rng.uniform(0.0, 0.05), 3))  # fmt: skip
 
-    def visit_starts(self) -> Iterator[tuple[datetime, str]]:
-        """Visit start times (and kinds) in time order, per minute following the curves."""
+    def visit_starts(self) -> Iterator[tuple[datetime, str, datetime | None]]:
+        """Visit starts, kinds and ends (a normal day's visits end at its midnight), in order."""
         spec, rng = self.spec, self.rng
         curve_minutes = [_election_curve(m / 60) for m in range(48 * 60)]
         normal_minutes = [_normal_curve(m / 60) for m in range(24 * 60)]
@@ -218,16 +219,18 @@ class _Generator:
         election_visits = spec.requests * (spec.election_share if spec.normal_days else 1.0)
         election_visits /= per_visit
         normal_visits = spec.requests * (1 - spec.election_share) / per_visit
-        plan: list[tuple[datetime, list[float], float]] = [
-            (datetime.combine(spec.election_day, time(0), self.tz), curve_minutes, election_visits)
+        plan: list[tuple[datetime, list[float], float, datetime | None]] = [
+            (datetime.combine(spec.election_day, time(0), self.tz), curve_minutes,
+             election_visits, None)
         ]
         plan += [
             (datetime.combine(day, time(0), self.tz), normal_minutes,
-             normal_visits / len(spec.normal_days))
+             normal_visits / len(spec.normal_days),
+             datetime.combine(day + timedelta(days=1), time(0), self.tz))
             for day in spec.normal_days
         ]  # fmt: skip
         plan.sort(key=lambda item: item[0])
-        for midnight, curve, visits in plan:
+        for midnight, curve, visits, until in plan:
             scale = visits / sum(curve)
             for minute, weight in enumerate(curve):
                 count = _poisson(rng, weight * scale)
@@ -239,7 +242,7 @@ class _Generator:
                         "reader" if roll < 0.9 else "crawler" if roll < 0.95
                         else "script" if roll < 0.985 or not spec.attacks else "attack"
                     )  # fmt: skip
-                    yield base + timedelta(seconds=offset), kind
+                    yield base + timedelta(seconds=offset), kind, until
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -257,10 +260,12 @@ def generate(spec: TrafficSpec) -> Iterator[Request]:
     gen = _Generator(spec)
     heap: list[tuple[datetime, int, Request, Iterator[Request]]] = []
     serial = 0
-    for start, kind in gen.visit_starts():
+    for start, kind, until in gen.visit_starts():
         while heap and heap[0][0] <= start:
             yield from _pop(heap)
         visit = gen.visit(start, kind)
+        if until is not None:
+            visit = itertools.takewhile(lambda r, end=until: r.at < end, visit)
         first = next(visit)
         serial += 1
         heapq.heappush(heap, (first.at, serial, first, visit))
