@@ -28,8 +28,13 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 PREP_IAC = [sys.executable, "-m", "prep_iac.cli"]
 ELECTION_DAY = date(2018, 7, 1)
 NORMAL_DAYS = (date(2018, 6, 10), date(2018, 6, 17), date(2018, 6, 24))
-# Every period's push starts 5 s into the period and takes 20 s; periods open 1 s in.
+# Pushes start 5 s into the period; uadec's take 20 s, vanguardia's 20 s + 10 s per
+# period index; periods open 1 s in (the cut's arrival).
 PUSH_OFFSET_S, PUSH_DURATION_S, OPEN_LATE_S = 5.0, 20.0, 1.0
+
+
+def push_duration(difusor: str, index: int) -> float:
+    return PUSH_DURATION_S + (10.0 * index if difusor == "vanguardia" else 0.0)
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -68,13 +73,15 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Traffic:
                    where / "portal.log", count)  # fmt: skip
 
 
-def _push(registry: Registry, difusor: str, cut: CutRef, at: datetime, ok: bool) -> DifusorResult:
+def _push(
+    registry: Registry, difusor: str, cut: CutRef, at: datetime, ok: bool, duration_s: float
+) -> DifusorResult:
     nodes = registry.get(difusor).nodes
     return DifusorResult(difusor, cut.cut_id, [
         NodeResult(
             difusor, node_key(n.host, n.port), cut.cut_id,
             outcome="confirmed" if ok else "failed", bytes_sent=1000 if ok else 0,
-            attempts=1 if ok else 3, duration_s=PUSH_DURATION_S,
+            attempts=1 if ok else 3, duration_s=duration_s,
             error_class="" if ok else "unreachable",
             error="" if ok else f"{n.host}:{n.port}: unreachable",
             started_at=at.astimezone(UTC).isoformat(),
@@ -113,7 +120,8 @@ def night_store(
                                 start + timedelta(seconds=OPEN_LATE_S))  # fmt: skip
             for difusor, ok in outcomes.items():
                 at = start + timedelta(seconds=PUSH_OFFSET_S)
-                strikes.record_push(store, start, _push(registry, difusor, cut, at, ok), cut)
+                result = _push(registry, difusor, cut, at, ok, push_duration(difusor, index))
+                strikes.record_push(store, start, result, cut)
             strikes.close_period(store, registry, election, start, start + election.period)
     return path
 
