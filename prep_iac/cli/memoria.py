@@ -30,25 +30,58 @@ def _dates(values: tuple[str, ...]) -> list[date]:
 
 
 @click.command()
-@click.option("--election", default="coahuila-2018", show_default=True,
-              help="Election preset or YAML file (its dates are the default days).")
-@click.option("--inventory", type=files, help="Fetch the logs over SSH from this pyinfra inventory's hosts.")
-@click.option("--ssh-key", type=files, help="Key for --inventory (default: your SSH agent and keys).")
-@click.option("--known-hosts", type=files, help="known_hosts for --inventory (default: ~/.ssh/known_hosts).")
-@click.option("--access-log", "access_logs", multiple=True, type=files,
-              help="An access log of the election (JSON lines or combined; .gz too). Repeatable.")
-@click.option("--normal-log", "normal_logs", multiple=True, type=files,
-              help="The portal's access log of normal days (any combined log). Repeatable.")
-@click.option("--host-log", "host_logs", multiple=True, type=files,
-              help="events.log, activate.log, eve.json or modsec_audit.log. Repeatable.")
+@click.option(
+    "--election",
+    default="coahuila-2018",
+    show_default=True,
+    help="Election preset or YAML file (its dates are the default days).",
+)
+@click.option(
+    "--inventory", type=files, help="Fetch the logs over SSH from this pyinfra inventory's hosts."
+)
+@click.option(
+    "--ssh-key", type=files, help="Key for --inventory (default: your SSH agent and keys)."
+)
+@click.option(
+    "--known-hosts", type=files, help="known_hosts for --inventory (default: ~/.ssh/known_hosts)."
+)
+@click.option(
+    "--access-log",
+    "access_logs",
+    multiple=True,
+    type=files,
+    help="An access log of the election (JSON lines or combined; .gz too). Repeatable.",
+)
+@click.option(
+    "--normal-log",
+    "normal_logs",
+    multiple=True,
+    type=files,
+    help="The portal's access log of normal days (any combined log). Repeatable.",
+)
+@click.option(
+    "--host-log",
+    "host_logs",
+    multiple=True,
+    type=files,
+    help="events.log, activate.log, eve.json or modsec_audit.log. Repeatable.",
+)
 @click.option("--incidents", type=files, help="The IEC's CSV (prep-iac events --format csv).")
 @click.option("--difusor", help="Your id in the IEC's registry (selects your rows of --incidents).")
 @click.option("--name", "difusor_name", help="Your name as the report shows it.")
-@click.option("--site-host", "site_hosts", multiple=True,
-              help="Your PREP site's host name (not counted as a referrer). Repeatable.")
-@click.option("--day", "days", multiple=True, help="A local date of the election (YYYY-MM-DD). Repeatable.")
+@click.option(
+    "--site-host",
+    "site_hosts",
+    multiple=True,
+    help="Your PREP site's host name (not counted as a referrer). Repeatable.",
+)
+@click.option(
+    "--day", "days", multiple=True, help="A local date of the election (YYYY-MM-DD). Repeatable."
+)
 @click.option("--comments", type=files, help="A text file with your comments for the report.")
-@click.option("--no-bitacoras", is_flag=True, help="Do not write bitacoras.tar (e.g. when re-running).")
+@click.option(
+    "--no-bitacoras", is_flag=True, help="Do not write bitacoras.tar (e.g. when re-running)."
+)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
 def memoria(
     election: str, inventory: Path | None, ssh_key: Path | None, known_hosts: Path | None,
@@ -99,11 +132,21 @@ def memoria(
 
 
 @click.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("/var/lib/prep-iac/orchestrator.sqlite3"), show_default=True,
-              envvar="PREP_IAC_DB")
-@click.option("--difusores", "registry_path", type=files, envvar="PREP_IAC_DIFUSORES",
-              help="The registry (names and nodes); without it, nodes come from the attempts.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=Path("/var/lib/prep-iac/orchestrator.sqlite3"),
+    show_default=True,
+    envvar="PREP_IAC_DB",
+)
+@click.option(
+    "--difusores",
+    "registry_path",
+    type=files,
+    envvar="PREP_IAC_DIFUSORES",
+    help="The registry (names and nodes); without it, nodes come from the attempts.",
+)
 @click.option("--election", help="Election preset or file (default: the registry's).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
 def informe(db_path: Path, registry_path: Path | None, election: str | None, out: Path) -> None:
@@ -116,10 +159,20 @@ def informe(db_path: Path, registry_path: Path | None, election: str | None, out
 
 @click.command("synth-traffic")
 @click.option("--election", default="coahuila-2018", show_default=True)
-@click.option("--requests", default=200_000, show_default=True, type=click.IntRange(min=1),
-              help="About this many requests in all.")
-@click.option("--normal-days", default=7, show_default=True, type=click.IntRange(min=0),
-              help="Ordinary days before the election (one a week, same weekday).")
+@click.option(
+    "--requests",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="About this many requests in all.",
+)
+@click.option(
+    "--normal-days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Ordinary days before the election (one a week, same weekday).",
+)
 @click.option("--seed", default=2018, show_default=True, type=int)
 @click.option("--gzip", "gzipped", is_flag=True, help="Write .gz files.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)

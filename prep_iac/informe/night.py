@@ -115,7 +115,8 @@ def read_night(store: Store, registry: Registry | None, election: str) -> Night:
     ids = [d.id for d in registry.difusores] if registry else sorted(states)
     attempts_by = {d: store.attempts(d) for d in ids}
     nodes = {
-        d.id: [node_key(n.host, n.port) for n in d.nodes] for d in (registry.difusores if registry else [])
+        d.id: [node_key(n.host, n.port) for n in d.nodes]
+        for d in (registry.difusores if registry else [])
     } or {d: sorted({a.node for a in attempts_by[d]}) for d in ids}
     names = {d.id: d.legal_name for d in registry.difusores} if registry else {}
     arrivals: dict[str, datetime] = {}

@@ -64,7 +64,7 @@ def _charts(night: Night, election: Election) -> dict[str, str]:
     if measured:
         times = [p.start.astimezone(tz).replace(tzinfo=None) for p in measured]
         made["delays"] = charts.time_lines(
-            "Retraso de propagación por periodo (llegada del corte → confirmado en todos los nodos)",
+            "Retraso de propagación (llegada del corte → confirmado en todos los nodos)",
             times,
             {"p50": [p.delay.p50 for p in measured if p.delay],
              "p95": [p.delay.p95 for p in measured if p.delay],
@@ -125,7 +125,7 @@ def write_night_reports(
 
 def _export_events(store_path: Path, path: Path) -> None:
     """The store's events in the CSV layout of ``prep-iac events --format csv``."""
-    import csv  # noqa: PLC0415
+    import csv
 
     with open_store(store_path) as store:
         events = store.events()

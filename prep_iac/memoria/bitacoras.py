@@ -68,9 +68,9 @@ def write_bitacoras(paths: Sequence[Path], archive: Path) -> Bitacoras:
         info = tarfile.TarInfo("bitacoras/SHA256SUMS")
         info.size = len(sums)
         tar.addfile(info, io.BytesIO(sums))
-    digest = sha256_of(archive)
-    archive.with_name(archive.name + ".sha256").write_text(f"{digest}  {archive.name}\n")
-    return Bitacoras(archive=archive.name, sha256=digest, files=files)
+    total = sha256_of(archive)
+    archive.with_name(archive.name + ".sha256").write_text(f"{total}  {archive.name}\n")
+    return Bitacoras(archive=archive.name, sha256=total, files=files)
 
 
 class _Hashing(io.RawIOBase):

@@ -9,16 +9,17 @@ output is deterministic (fixed hash salt, no date in the metadata).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402 (the backend is chosen first)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 plt.rcParams.update(
     {
@@ -44,15 +45,16 @@ def _svg(figure: Figure) -> str:
 
 
 def time_lines(
-    title: str, times: Sequence[datetime], series: dict[str, Sequence[float]], ylabel: str
+    title: str, times: Sequence[datetime], series: Mapping[str, Sequence[float]], ylabel: str
 ) -> str:
     """Lines over local time (hours on the axis)."""
     figure, axes = plt.subplots(figsize=SIZE)
     for (label, values), color in zip(series.items(), PALETTE, strict=False):
-        axes.plot(list(times), list(values), label=label, color=color, linewidth=1.3)
+        # matplotlib converts datetimes itself; its stubs only declare arrays.
+        axes.plot(cast(Any, list(times)), list(values), label=label, color=color, linewidth=1.3)
     axes.set_title(title, loc="left", fontsize=10)
     axes.set_ylabel(ylabel)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H:%M"))
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H:%M"))  # type: ignore[no-untyped-call]
     figure.autofmt_xdate()
     if len(series) > 1:
         axes.legend(frameon=False, fontsize=8)
@@ -60,7 +62,7 @@ def time_lines(
 
 
 def bars(
-    title: str, labels: Sequence[str], series: dict[str, Sequence[float]], ylabel: str,
+    title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], ylabel: str,
     reference: float | None = None,
 ) -> str:  # fmt: skip
     """Grouped bars, one group per label; ``reference`` draws a dashed level (e.g. 1×)."""
@@ -80,7 +82,7 @@ def bars(
     return _svg(figure)
 
 
-def hour_profile(title: str, series: dict[str, Sequence[float]], ylabel: str) -> str:
+def hour_profile(title: str, series: Mapping[str, Sequence[float]], ylabel: str) -> str:
     """Lines over the 24 hours of a day."""
     figure, axes = plt.subplots(figsize=SIZE)
     for (label, values), color in zip(series.items(), PALETTE, strict=False):
@@ -99,8 +101,8 @@ def grid(
     colors: dict[str, str], names: dict[str, str],
 ) -> str:  # fmt: skip
     """A row per item and a column per step, each cell coloured by its state (a timeline)."""
-    from matplotlib.colors import ListedColormap  # noqa: PLC0415
-    from matplotlib.patches import Patch  # noqa: PLC0415
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
     states = list(colors)
     index = {state: i for i, state in enumerate(states)}

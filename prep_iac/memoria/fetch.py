@@ -53,7 +53,7 @@ class FetchedLogs:
 
 def read_inventory(path: Path) -> Inventory:
     """The hosts of a pyinfra inventory (as the deploy uses it) and the difusor's names."""
-    from pyinfra_cli.inventory import make_inventory  # noqa: PLC0415 (pyinfra is slow to load)
+    from pyinfra_cli.inventory import make_inventory
 
     inventory = make_inventory(str(path), group_data_directories=[])
     hosts: list[InventoryHost] = []

@@ -128,9 +128,7 @@ def _days(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any]) ->
     ]
 
 
-def _buckets(
-    con: duckdb.DuckDBPyConnection, minutes: int, params: dict[str, Any]
-) -> list[Bucket]:
+def _buckets(con: duckdb.DuckDBPyConnection, minutes: int, params: dict[str, Any]) -> list[Bucket]:
     sql = f"""
     SELECT time_bucket(INTERVAL {minutes} MINUTE, local_time) AS start, count(*),
         count(*) FILTER (WHERE document AND success), count(*) FILTER (WHERE data AND success),

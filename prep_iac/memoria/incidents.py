@@ -215,10 +215,8 @@ def notice_periods(activations: list[Activation], tz: ZoneInfo) -> list[Period]:
     return periods
 
 
-def silent_periods(
-    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime
-) -> list[Period]:
-    """10-minute intervals from ``start`` to ``end`` (local, naive) with no request or mostly 5xx."""
+def silent_periods(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[Period]:
+    """10-minute intervals from ``start`` to ``end`` (local) with no request or mostly 5xx."""
     rows = con.execute(
         """SELECT time_bucket(INTERVAL 10 MINUTE, local_time) AS b, count(*),
                count(*) FILTER (WHERE status >= 500)

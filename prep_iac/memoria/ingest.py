@@ -37,9 +37,7 @@ JSON_SCHEMA = (
     '"user_agent":"VARCHAR","corte":"VARCHAR"}'
 )
 QUOTED = r'"((?:[^"\\]|\\.)*)"'
-COMBINED = (
-    r"^(\S+) \S+ \S+ \[([^\]]+)\] " + QUOTED + r" (\d{3}) (\d+|-) " + QUOTED + " " + QUOTED
-)
+COMBINED = r"^(\S+) \S+ \S+ \[([^\]]+)\] " + QUOTED + r" (\d{3}) (\d+|-) " + QUOTED + " " + QUOTED
 # Crawlers, scripts and attack tools by user agent (reported apart from readers).
 BOT_AGENTS = (
     r"(?i)(bot\b|bot/|crawl|spider|slurp|facebookexternalhit|curl/|wget/|python-requests|"
@@ -234,8 +232,7 @@ class AccessLogs:
             if source != path:
                 source.unlink(missing_ok=True)
         row = self.con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE problem IS NULL) FROM lines"
-            " WHERE file_id = ?",
+            "SELECT count(*), count(*) FILTER (WHERE problem IS NULL) FROM lines WHERE file_id = ?",
             [file_id],
         ).fetchone()
         assert row is not None
@@ -256,7 +253,7 @@ class AccessLogs:
         return reading
 
     def _insert(self, source: Path, compression: str, file_id: int, role: Role) -> None:
-        params = {"path": str(source), "compression": compression}
+        params: dict[str, str | int] = {"path": str(source), "compression": compression}
         row = self.con.execute(COUNT_LINES, params).fetchone()
         expected = int(row[0]) if row else 0
         params |= {"file_id": file_id, "role": role.value, "tz": self.timezone}
@@ -292,4 +289,3 @@ class AccessLogs:
                 lines += data.count(b"\n", 0, complete)
                 tail = data[complete:]
         return target, lines + 1
-

@@ -154,7 +154,9 @@ def _write_csvs(figures: Figures, directory: Path) -> list[Path]:
         "por_10_minutos": [b.model_dump(mode="json") for b in figures.by_ten_minutes],
         "dias": [d.model_dump(mode="json") for d in figures.days],
         "dias_normales": [d.model_dump(mode="json") for d in figures.normal_days],
-        "codigos": [{"status": k, "hits": v} for k, v in sorted(figures.all_clients.statuses.items())],
+        "codigos": [
+            {"status": k, "hits": v} for k, v in sorted(figures.all_clients.statuses.items())
+        ],
         "razones": [
             {"metric": r.metric, "normal_per_day": r.normal_per_day, "day": day,
              "election": r.election[day], "ratio": r.ratio[day]}
@@ -201,7 +203,9 @@ def build_memoria(
             figures = compute(logs.con, days, election.timezone, request.own_hosts)
             window_start = election.window_start.replace(tzinfo=None)
             window_end = datetime.combine(days[-1] + timedelta(days=1), time(0))
-            silent = silent_periods(logs.con, max(window_start, datetime.combine(days[0], time(0))), window_end)
+            silent = silent_periods(
+                logs.con, max(window_start, datetime.combine(days[0], time(0))), window_end
+            )
         finally:
             logs.close()
             shutil.rmtree(work, ignore_errors=True)
@@ -228,7 +232,8 @@ def build_memoria(
     html = _environment().get_template("memoria.html.j2").render(
         election=election, difusor_name=request.difusor_name, figures=figures,
         generated_at=datetime.now(tz).strftime("%d/%m/%Y %H:%M"), readings=readings,
-        host_files=host_files, skipped=skipped, problems=problems, charts=_charts(figures, election),
+        host_files=host_files, skipped=skipped, problems=problems,
+        charts=_charts(figures, election),
         metric_names=METRIC_NAMES, class_names=CLASS_NAMES, iec_names=IEC_NAMES,
         visit_gap=VISIT_GAP_MINUTES, outages=local,
         bans=[e for e in events if e.source in BANS],
@@ -271,6 +276,6 @@ def build_memoria(
 
 def write_pdf(html: str, path: Path) -> None:
     """The HTML as PDF (WeasyPrint, with Debian's DejaVu fonts)."""
-    from weasyprint import HTML  # noqa: PLC0415 (slow to import; only needed here)
+    from weasyprint import HTML
 
     HTML(string=html).write_pdf(path)

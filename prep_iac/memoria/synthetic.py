@@ -125,12 +125,13 @@ def _normal_curve(hour: float) -> float:
 class _Generator:
     def __init__(self, spec: TrafficSpec) -> None:
         self.spec = spec
-        self.rng = random.Random(spec.seed)
+        self.rng = random.Random(spec.seed)  # noqa: S311 (reproducible traffic, not secrets)
         self.tz = ZoneInfo(spec.timezone)
 
     def _address(self) -> str:
         rng = self.rng
-        return f"{rng.choice((187, 189, 200, 201, 177))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        first = rng.choice((177, 187, 189, 200, 201))  # Mexican ISPs' ranges
+        return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
     def _cut(self, at: datetime) -> str:
         start = datetime.combine(self.spec.election_day, time(18, 0), self.tz)
@@ -220,8 +221,12 @@ class _Generator:
         election_visits /= per_visit
         normal_visits = spec.requests * (1 - spec.election_share) / per_visit
         plan: list[tuple[datetime, list[float], float, datetime | None]] = [
-            (datetime.combine(spec.election_day, time(0), self.tz), curve_minutes,
-             election_visits, None)
+            (
+                datetime.combine(spec.election_day, time(0), self.tz),
+                curve_minutes,
+                election_visits,
+                None,
+            )
         ]
         plan += [
             (datetime.combine(day, time(0), self.tz), normal_minutes,
@@ -259,18 +264,22 @@ def generate(spec: TrafficSpec) -> Iterator[Request]:
     """Every request of ``spec``, in time order (visits overlap; memory holds open visits)."""
     gen = _Generator(spec)
     heap: list[tuple[datetime, int, Request, Iterator[Request]]] = []
-    serial = 0
-    for start, kind, until in gen.visit_starts():
+    for serial, (start, kind, until) in enumerate(gen.visit_starts()):
         while heap and heap[0][0] <= start:
             yield from _pop(heap)
         visit = gen.visit(start, kind)
         if until is not None:
-            visit = itertools.takewhile(lambda r, end=until: r.at < end, visit)
-        first = next(visit)
-        serial += 1
+            visit = _before(visit, until)
+        first = next(visit, None)
+        if first is None:
+            continue
         heapq.heappush(heap, (first.at, serial, first, visit))
     while heap:
         yield from _pop(heap)
+
+
+def _before(visit: Iterator[Request], end: datetime) -> Iterator[Request]:
+    return itertools.takewhile(lambda request: request.at < end, visit)
 
 
 def _pop(heap: list[tuple[datetime, int, Request, Iterator[Request]]]) -> Iterator[Request]:

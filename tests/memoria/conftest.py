@@ -143,7 +143,7 @@ def _lines(path: Path, records: list[dict[str, object]]) -> Path:
 
 @pytest.fixture(scope="session")
 def host_logs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The event log, activation records and Suricata alerts of one night, as the host writes them."""
+    """The event log, activation records and Suricata alerts of a night, as hosts write them."""
     where = tmp_path_factory.mktemp("hostlogs") / "difusor-1"
     where.mkdir()
     events = _lines(where / "events.log", [

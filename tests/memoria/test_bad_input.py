@@ -8,11 +8,12 @@ import gzip
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .conftest import Traffic, run_cli
 
 
-def memoria(out: Path, *args: str) -> tuple[dict[str, object], str, str]:
+def memoria(out: Path, *args: str) -> tuple[dict[str, Any], str, str]:
     result = run_cli("memoria", "--no-bitacoras", "--out", str(out), *args)
     assert result.returncode == 0, result.stderr
     document = json.loads((out / "cifras.json").read_text())
@@ -36,7 +37,7 @@ def test_truncated_gzip_counts_every_complete_line_and_names_where_it_broke(
     readable = zcat.stdout
     complete = readable.count(b"\n")
     document, stderr, html = memoria(tmp_path / "out", "--access-log", str(cut))
-    [reading] = document["files"]  # type: ignore[misc]
+    [reading] = document["files"]
     assert reading["requests"] == complete
     assert reading["skipped"] == 1
     assert f"{cut}:{complete + 1}: gzip stream ends early" in stderr
@@ -54,7 +55,7 @@ def test_a_line_that_is_not_json_is_named_and_the_rest_is_counted(
                                      "--day", "2018-06-30", "--day", "2018-07-01")  # fmt: skip
     assert f"{log}:42: starts like JSON but is not valid JSON" in stderr
     assert document["skipped_lines"] == 1
-    assert document["files"] == [  # type: ignore[comparison-overlap]
+    assert document["files"] == [
         {"path": str(log), "role": "election", "lines": 200, "requests": 199, "skipped": 1}
     ]
     assert f"{log}:42:" in html
@@ -71,8 +72,10 @@ def test_a_log_of_another_format_is_skipped_line_by_line(tmp_path: Path, traffic
     document, stderr, _html = memoria(tmp_path / "out", "--access-log", str(syslog),
                                       "--access-log", str(good))  # fmt: skip
     for line in (1, 2):
-        assert f"{syslog}:{line}: neither the deploy's JSON format nor the combined format" in stderr
-    assert [f["requests"] for f in document["files"]] == [0, 10]  # type: ignore[attr-defined]
+        assert (
+            f"{syslog}:{line}: neither the deploy's JSON format nor the combined format" in stderr
+        )
+    assert [f["requests"] for f in document["files"]] == [0, 10]
     assert document["skipped_lines"] == 2
 
 
@@ -88,8 +91,8 @@ def test_an_empty_day_is_reported_and_the_other_day_still_counted(
     assert "no access-log request on 2018-07-02" in stderr
     assert "Sin registros de acceso el 02/07/2018" in html
     figures = document["figures"]
-    assert figures["empty_days"] == ["2018-07-02"]  # type: ignore[index]
-    assert figures["all_clients"]["total_requests"] == len(only_first_day)  # type: ignore[index]
+    assert figures["empty_days"] == ["2018-07-02"]
+    assert figures["all_clients"]["total_requests"] == len(only_first_day)
 
 
 def test_host_log_lines_that_cannot_be_read_are_named(tmp_path: Path, traffic: Traffic) -> None:

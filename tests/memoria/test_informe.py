@@ -52,7 +52,9 @@ def test_propagation_delay_runs_from_the_cuts_arrival_to_the_last_nodes_confirma
     )  # fmt: skip
     # uadec confirmed the first two cuts on both nodes, never the later ones.
     assert [sorted(p.delays) for p in night.periods][:3] == [
-        ["uadec", "vanguardia"], ["uadec", "vanguardia"], ["vanguardia"]
+        ["uadec", "vanguardia"],
+        ["uadec", "vanguardia"],
+        ["vanguardia"],
     ]
     assert night.delay is not None and night.delay.count == 8
     assert night.delay.max == max(expected)

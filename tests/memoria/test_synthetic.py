@@ -26,14 +26,15 @@ def test_json_and_combined_files_carry_the_same_requests(tmp_path: Path) -> None
         for name in ("a.json", "a.combined.gz"):
             reading = logs.add(tmp_path / name, Role.ELECTION)
             assert (reading.lines, reading.requests) == (count, count)
-        columns = "instant, ip, method, uri, status, bytes, referer, agent"
         rows = logs.con.execute(
-            f"""SELECT count(*) FROM (
-                  (SELECT {columns} FROM requests WHERE file_id = 0
-                   EXCEPT ALL SELECT {columns} FROM requests WHERE file_id = 1)
-                  UNION ALL
-                  (SELECT {columns} FROM requests WHERE file_id = 1
-                   EXCEPT ALL SELECT {columns} FROM requests WHERE file_id = 0))"""
+            """WITH r AS (SELECT file_id, instant, ip, method, uri, status, bytes, referer, agent
+                          FROM requests)
+               SELECT count(*) FROM (
+                   (SELECT * EXCLUDE (file_id) FROM r WHERE file_id = 0
+                    EXCEPT ALL SELECT * EXCLUDE (file_id) FROM r WHERE file_id = 1)
+                   UNION ALL
+                   (SELECT * EXCLUDE (file_id) FROM r WHERE file_id = 1
+                    EXCEPT ALL SELECT * EXCLUDE (file_id) FROM r WHERE file_id = 0))"""
         ).fetchone()
     finally:
         logs.close()
@@ -54,7 +55,9 @@ def test_the_election_night_rushes_after_20h_and_has_bots_and_attacks(tmp_path: 
                    GROUP BY k"""
             ).fetchall()
         )
-        kinds = dict(logs.con.execute("SELECT kind, count(*) FROM requests GROUP BY kind").fetchall())
+        kinds = dict(
+            logs.con.execute("SELECT kind, count(*) FROM requests GROUP BY kind").fetchall()
+        )
     finally:
         logs.close()
     assert by["rush"] > 10 * by["morning"]
