@@ -1,4 +1,8 @@
-"""``prep-iac memoria``, ``prep-iac informe`` and ``prep-iac synth-traffic``."""
+"""``prep-iac memoria``, ``prep-iac informe`` and ``prep-iac synth-traffic``.
+
+The reports' libraries (DuckDB, matplotlib, WeasyPrint, Fabric) are imported by
+the commands that use them, so that every other ``prep-iac`` command starts fast.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from prep_iac.informe import write_informe
-from prep_iac.memoria import MemoriaRequest, build_memoria
-from prep_iac.memoria.fetch import fetch_logs, read_inventory
-from prep_iac.memoria.synthetic import TrafficSpec, write_logs
 from prep_iac.models.difusor import Registry
 from prep_iac.models.loading import load_model
 from prep_iac.presets import load_election
@@ -91,6 +91,9 @@ def memoria(
     no_bitacoras: bool, out: Path,
 ) -> None:  # fmt: skip
     """The memoria técnica (clause VI): HTML, PDF, figures and bitácoras from your logs."""
+    from prep_iac.memoria import MemoriaRequest, build_memoria
+    from prep_iac.memoria.fetch import fetch_logs, read_inventory
+
     began = time.monotonic()
     chosen = load_election(election)
     wanted = _dates(days) or [chosen.election_day, chosen.election_day + timedelta(days=1)]
@@ -151,6 +154,8 @@ def memoria(
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
 def informe(db_path: Path, registry_path: Path | None, election: str | None, out: Path) -> None:
     """The IEC's report of the night, per difusor, from the orchestrator's store."""
+    from prep_iac.informe import write_informe
+
     registry = load_model(Registry, registry_path) if registry_path else None
     name = election or (registry.election if registry else "coahuila-2018")
     for path in write_informe(db_path, out, load_election(name), registry):
@@ -180,6 +185,8 @@ def synth_traffic(
     election: str, requests: int, normal_days: int, seed: int, gzipped: bool, out: Path
 ) -> None:
     """Synthetic access logs of an election night and of normal days (JSON and combined)."""
+    from prep_iac.memoria.synthetic import TrafficSpec, write_logs
+
     chosen = load_election(election)
     suffix = ".gz" if gzipped else ""
     normal = tuple(chosen.election_day - timedelta(weeks=w) for w in range(normal_days, 0, -1))

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 plt.rcParams.update(
     {
         "svg.hashsalt": "prep-iac",
+        "svg.fonttype": "none",
         "font.family": "DejaVu Sans",
         "font.size": 9,
         "axes.spines.top": False,

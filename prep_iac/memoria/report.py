@@ -10,9 +10,11 @@ thread while DuckDB reads the logs, so the archive costs little extra time.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,7 +24,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, Field
 
-from prep_iac.memoria import charts
 from prep_iac.memoria.bitacoras import Bitacoras, write_bitacoras
 from prep_iac.memoria.figures import VISIT_GAP_MINUTES, Figures, compute
 from prep_iac.memoria.incidents import (
@@ -99,6 +100,8 @@ def _environment() -> Environment:
 
 
 def _charts(figures: Figures, election: Election) -> dict[str, str]:
+    from prep_iac.memoria import charts
+
     hours = [b.start for b in figures.by_hour]
     tens = [b.start for b in figures.by_ten_minutes]
     made = {
@@ -185,6 +188,9 @@ def build_memoria(
     tz = election.tz
     days = request.election_days()
     work = Path(tempfile.mkdtemp(prefix=".memoria-", dir=out))
+    # matplotlib and WeasyPrint take a second to import: done while DuckDB reads.
+    preload = threading.Thread(target=_preload, daemon=True)
+    preload.start()
     with ThreadPoolExecutor(max_workers=1) as pool:
         archive: Future[Bitacoras] | None = None
         if request.bitacoras:
@@ -229,6 +235,7 @@ def build_memoria(
     local = [p.model_copy(update={"start": p.start.replace(tzinfo=None),
                                   "end": p.end.replace(tzinfo=None) if p.end else None})
              for p in outages]  # fmt: skip
+    preload.join()
     html = _environment().get_template("memoria.html.j2").render(
         election=election, difusor_name=request.difusor_name, figures=figures,
         generated_at=datetime.now(tz).strftime("%d/%m/%Y %H:%M"), readings=readings,
@@ -272,6 +279,11 @@ def build_memoria(
     if bitacoras is not None:
         outputs += [out / "bitacoras.tar", out / "bitacoras.tar.sha256"]
     return MemoriaResult(outputs=outputs, figures=figures, problems=problems, skipped=skipped)
+
+
+def _preload() -> None:
+    for module in ("prep_iac.memoria.charts", "weasyprint"):
+        importlib.import_module(module)
 
 
 def write_pdf(html: str, path: Path) -> None:
