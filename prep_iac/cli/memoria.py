@@ -82,13 +82,14 @@ def _dates(values: tuple[str, ...]) -> list[date]:
 @click.option(
     "--no-bitacoras", is_flag=True, help="Do not write bitacoras.tar (e.g. when re-running)."
 )
+@click.option("--no-pdf", is_flag=True, help="Do not write memoria.pdf (e.g. to check figures).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
 def memoria(
     election: str, inventory: Path | None, ssh_key: Path | None, known_hosts: Path | None,
     access_logs: tuple[Path, ...], normal_logs: tuple[Path, ...], host_logs: tuple[Path, ...],
     incidents: Path | None, difusor: str | None, difusor_name: str | None,
     site_hosts: tuple[str, ...], days: tuple[str, ...], comments: Path | None,
-    no_bitacoras: bool, out: Path,
+    no_bitacoras: bool, no_pdf: bool, out: Path,
 ) -> None:  # fmt: skip
     """The memoria técnica (clause VI): HTML, PDF, figures and bitácoras from your logs."""
     from prep_iac.memoria import MemoriaRequest, build_memoria
@@ -114,7 +115,7 @@ def memoria(
         MemoriaRequest(
             election=chosen, access_logs=access, normal_logs=list(normal_logs), host_logs=host,
             incident_csv=incidents, difusor=difusor, difusor_name=names or "Difusor oficial",
-            own_hosts=hosts, days=wanted, out=out, bitacoras=not no_bitacoras,
+            own_hosts=hosts, days=wanted, out=out, bitacoras=not no_bitacoras, pdf=not no_pdf,
             comments=comments.read_text(encoding="utf-8") if comments else "",
         ),
         progress=lambda line: err_console.print(line, highlight=False),

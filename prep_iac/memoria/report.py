@@ -71,6 +71,7 @@ class MemoriaRequest(BaseModel):
     days: list[date] = []
     out: Path
     bitacoras: bool = True
+    pdf: bool = True
     comments: str = ""
 
     def election_days(self) -> list[date]:
@@ -252,9 +253,11 @@ def build_memoria(
     )  # fmt: skip
     html_path = out / "memoria.html"
     html_path.write_text(html, encoding="utf-8")
-    progress("rendering the PDF")
-    pdf_path = out / "memoria.pdf"
-    write_pdf(html, pdf_path)
+    outputs = [html_path]
+    if request.pdf:
+        progress("rendering the PDF")
+        outputs.append(out / "memoria.pdf")
+        write_pdf(html, outputs[-1])
     figures_path = out / "cifras.json"
     figures_path.write_text(
         json.dumps(
@@ -275,7 +278,7 @@ def build_memoria(
         ),
         encoding="utf-8",
     )  # fmt: skip
-    outputs = [html_path, pdf_path, figures_path, *_write_csvs(figures, out / "cifras")]
+    outputs += [figures_path, *_write_csvs(figures, out / "cifras")]
     if bitacoras is not None:
         outputs += [out / "bitacoras.tar", out / "bitacoras.tar.sha256"]
     return MemoriaResult(outputs=outputs, figures=figures, problems=problems, skipped=skipped)

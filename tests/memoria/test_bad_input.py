@@ -14,7 +14,7 @@ from .conftest import Traffic, run_cli
 
 
 def memoria(out: Path, *args: str) -> tuple[dict[str, Any], str, str]:
-    result = run_cli("memoria", "--no-bitacoras", "--out", str(out), *args)
+    result = run_cli("memoria", "--no-bitacoras", "--no-pdf", "--out", str(out), *args)
     assert result.returncode == 0, result.stderr
     document = json.loads((out / "cifras.json").read_text())
     return document, result.stderr, (out / "memoria.html").read_text()

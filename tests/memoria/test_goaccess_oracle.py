@@ -52,7 +52,7 @@ def statuses(report: dict[str, Any]) -> dict[int, int]:
 
 def memoria_figures(log: Path, out: Path) -> Figures:
     days = [arg for day in DAYS for arg in ("--day", day)]
-    result = run_cli("memoria", "--access-log", str(log), *days, "--no-bitacoras",
+    result = run_cli("memoria", "--access-log", str(log), *days, "--no-bitacoras", "--no-pdf",
                      "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     document = json.loads((out / "cifras.json").read_text())
