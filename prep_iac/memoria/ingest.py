@@ -5,7 +5,8 @@ DuckDB scan per file (no Python loop over lines): a request, with its time in
 UTC and in the election's local time, its client, status, bytes and class, or
 a line that could not be read, with its line number, the reason and its text.
 Nothing is dropped silently: bad lines are counted and shown with file and
-line, and the rest of the file is still read. A gzip file cut short (a copy
+line, and the rest of the file is still read (blank lines are not lines of a
+log, and are passed over). A gzip file cut short (a copy
 interrupted, a disk filled) is read up to its last complete line.
 
 The database lives in a file under the caller's work directory and DuckDB's
@@ -50,7 +51,6 @@ DOCUMENT = r"(/|\.html?|/[^./]+)$"
 class LineProblem(StrEnum):
     """Why a line is not counted as a request."""
 
-    EMPTY = "empty"
     BAD_JSON = "bad-json"
     UNKNOWN_FORMAT = "unknown-format"
     MISSING_FIELD = "missing-field"
@@ -59,7 +59,6 @@ class LineProblem(StrEnum):
 
 
 PROBLEM_TEXT = {
-    LineProblem.EMPTY: "empty line",
     LineProblem.BAD_JSON: "starts like JSON but is not valid JSON",
     LineProblem.UNKNOWN_FORMAT: "neither the deploy's JSON format nor the combined format",
     LineProblem.MISSING_FIELD: "JSON without time, remote_addr, method, uri or status",
@@ -163,7 +162,6 @@ WITH raw AS (
 ), judged AS (
     SELECT *,
         CASE
-            WHEN text IS NULL OR trim(text) = '' THEN 'empty'
             WHEN looks_json AND NOT is_json THEN 'bad-json'
             WHEN NOT looks_json AND ip IS NULL THEN 'unknown-format'
             WHEN time_text IS NULL OR ip IS NULL OR method IS NULL OR uri IS NULL
@@ -171,6 +169,7 @@ WITH raw AS (
             WHEN instant IS NULL THEN 'bad-time'
         END AS problem
     FROM fields
+    WHERE text IS NOT NULL AND trim(text) <> ''
 )
 SELECT $file_id, $role, line, problem,
     CASE WHEN problem IS NOT NULL THEN left(text, 300) END,
@@ -178,8 +177,9 @@ SELECT $file_id, $role, line, problem,
 FROM judged
 """
 
-# The quick reading of a JSON file (DuckDB's parallel JSON reader); it stands
-# only when it yields one complete request per line of the file.
+# The quick reading of a JSON file (DuckDB's parallel JSON reader, which skips
+# blank lines and fails on any other line that is not JSON); it stands only when
+# every row is a complete request.
 INSERT_JSON = f"""
 INSERT INTO lines
 SELECT $file_id, $role, NULL, NULL, NULL,
@@ -189,13 +189,12 @@ FROM (
         status, coalesce(body_bytes_sent, 0) AS bytes, coalesce(referer, '') AS referer,
         coalesce(user_agent, '') AS agent, coalesce(corte, '') AS corte
     FROM read_json($path, format = 'newline_delimited', columns = {JSON_SCHEMA},
-                   ignore_errors = true, compression = $compression)
+                   compression = $compression)
 )
 """
-COUNT_LINES = f"""
-SELECT count(*) FROM read_csv($path, columns = {{'text': 'VARCHAR'}}, header = false,
-    delim = '{NO_DELIMITER}', quote = '', escape = '', auto_detect = false, strict_mode = false,
-    compression = $compression)
+INCOMPLETE = """
+SELECT count(*) FROM lines WHERE file_id = ?
+    AND (instant IS NULL OR ip IS NULL OR method IS NULL OR uri IS NULL OR status IS NULL)
 """
 
 
@@ -265,21 +264,20 @@ class AccessLogs:
         return reading
 
     def _insert(self, source: Path, compression: str, file_id: int, role: Role) -> None:
-        params: dict[str, str | int] = {"path": str(source), "compression": compression}
-        row = self.con.execute(COUNT_LINES, params).fetchone()
-        expected = int(row[0]) if row else 0
-        params |= {"file_id": file_id, "role": role.value, "tz": self.timezone}
+        params = {"path": str(source), "compression": compression, "file_id": file_id,
+                  "role": role.value, "tz": self.timezone}  # fmt: skip
         self.con.execute("BEGIN")
-        self.con.execute(INSERT_JSON, params)
-        quick = self.con.execute(
-            """SELECT count(*), count(*) FILTER (WHERE instant IS NULL OR ip IS NULL
-                 OR method IS NULL OR uri IS NULL OR status IS NULL)
-               FROM lines WHERE file_id = ?""",
-            [file_id],
-        ).fetchone()
-        if quick is not None and (int(quick[0]), int(quick[1])) == (expected, 0):
-            self.con.execute("COMMIT")
-            return
+        try:
+            self.con.execute(INSERT_JSON, params)
+            row = self.con.execute(INCOMPLETE, [file_id]).fetchone()
+            if row == (0,):
+                self.con.execute("COMMIT")
+                return
+        except (duckdb.InvalidInputException, duckdb.ConversionException):
+            pass  # a line that is not JSON, or not of the deploy's format
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
         # Some line is not a complete JSON request: read the file line by line.
         self.con.execute("ROLLBACK")
         self.con.execute(INSERT, params)
