@@ -13,7 +13,6 @@ Not part of the test suite (minutes of CPU on a shared machine).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,16 +22,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from prep_iac.memoria.ingest import GOACCESS_JSON_FORMAT
 from prep_iac.memoria.synthetic import TrafficSpec, write_logs
 
-GOACCESS_JSON_FORMAT = json.dumps(
-    {
-        "time": "%x", "remote_addr": "%h", "host": "%v", "method": "%m", "uri": "%U",
-        "protocol": "%H", "status": "%s", "bytes_sent": "%^", "body_bytes_sent": "%b",
-        "request_time": "%T", "referer": "%R", "user_agent": "%u", "corte": "%^",
-        "upstream": "%^", "connection": "%^", "connection_requests": "%^",
-    }
-)  # fmt: skip
 # The generator writes about 0.89 requests per one asked for (visits are drawn at random).
 YIELD = 0.89
 

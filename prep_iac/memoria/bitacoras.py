@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-CHUNK = 1 << 20
+from prep_iac.hostside.activate import sha256_file
+
 
 
 class ArchivedFile(BaseModel):
@@ -29,14 +30,6 @@ class Bitacoras(BaseModel):
     archive: str
     sha256: str
     files: list[ArchivedFile]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _member_names(paths: Sequence[Path]) -> list[str]:
@@ -68,7 +61,7 @@ def write_bitacoras(paths: Sequence[Path], archive: Path) -> Bitacoras:
         info = tarfile.TarInfo("bitacoras/SHA256SUMS")
         info.size = len(sums)
         tar.addfile(info, io.BytesIO(sums))
-    total = sha256_of(archive)
+    total = sha256_file(archive)
     archive.with_name(archive.name + ".sha256").write_text(f"{total}  {archive.name}\n")
     return Bitacoras(archive=archive.name, sha256=total, files=files)
 

@@ -21,6 +21,7 @@ spills to that directory). Formats, per line (a file may mix them):
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +38,17 @@ JSON_SCHEMA = (
     '"status":"INTEGER","body_bytes_sent":"BIGINT","referer":"VARCHAR",'
     '"user_agent":"VARCHAR","corte":"VARCHAR"}'
 )
+# The same JSON format in GoAccess's ``--log-format`` syntax (with
+# ``--datetime-format=%Y-%m-%dT%H:%M:%S%z``): the tests' oracle, and for a
+# difusor who wants GoAccess's dashboard of the same logs.
+GOACCESS_JSON_FORMAT = json.dumps(
+    {
+        "time": "%x", "remote_addr": "%h", "host": "%v", "method": "%m", "uri": "%U",
+        "protocol": "%H", "status": "%s", "bytes_sent": "%^", "body_bytes_sent": "%b",
+        "request_time": "%T", "referer": "%R", "user_agent": "%u", "corte": "%^",
+        "upstream": "%^", "connection": "%^", "connection_requests": "%^",
+    }
+)  # fmt: skip
 QUOTED = r'"((?:[^"\\]|\\.)*)"'
 COMBINED = r"^(\S+) \S+ \S+ \[([^\]]+)\] " + QUOTED + r" (\d{3}) (\d+|-) " + QUOTED + " " + QUOTED
 # Crawlers, scripts and attack tools by user agent (reported apart from readers).

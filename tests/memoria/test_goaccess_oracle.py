@@ -15,18 +15,10 @@ from typing import Any
 import pytest
 
 from prep_iac.memoria.figures import Figures
+from prep_iac.memoria.ingest import GOACCESS_JSON_FORMAT
 
 from .conftest import Traffic, run_cli
 
-# The deploy's log_format prep_json, field by field, in GoAccess's JSON log syntax.
-GOACCESS_JSON_FORMAT = json.dumps(
-    {
-        "time": "%x", "remote_addr": "%h", "host": "%v", "method": "%m", "uri": "%U",
-        "protocol": "%H", "status": "%s", "bytes_sent": "%^", "body_bytes_sent": "%b",
-        "request_time": "%T", "referer": "%R", "user_agent": "%u", "corte": "%^",
-        "upstream": "%^", "connection": "%^", "connection_requests": "%^",
-    }
-)  # fmt: skip
 # Every day the synthetic night touches (the early-morning tail reaches 3 July).
 DAYS = ("2018-07-01", "2018-07-02", "2018-07-03")
 
