@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from prep_iac.hostside.activate import sha256_file
 
 
-
 class ArchivedFile(BaseModel):
     name: str
     size: int
