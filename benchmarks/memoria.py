@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/memoria.py [--lines 2000000] [--lines 10000000] [--keep]``.
 For each size it writes one election night in the deploy's JSON format (seeded), then
 runs, one after the other on the same file: GoAccess (Debian's, with the JSON log
-format and an HTML report, as a difusor would use it), ``prep-iac memoria`` without
+format, an HTML report and no progress display), ``prep-iac memoria`` without
 the bitácoras archive, and the whole ``prep-iac memoria`` (HTML, PDF, figures and
 bitácoras). Each is a child process measured with ``wait4`` (its own peak RSS).
 The issue's targets: at least 10× GoAccess's speed and a peak RSS of at most 1 GB.
@@ -30,14 +30,18 @@ YIELD = 0.89
 
 
 def measure(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{command[0]} failed: {stderr[-2000:]}")
+    """Wall seconds and peak RSS (MB) of one child process (its output goes to a file)."""
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            output.seek(0)
+            raise SystemExit(
+                f"{command[0]} failed: {output.read()[-2000:].decode(errors='replace')}"
+            )
     return wall, usage.ru_maxrss / 1024
 
 
@@ -64,7 +68,7 @@ def main() -> None:
             print(f"\n{count:,} lines, {size:,.0f} MB (written in {took:.0f} s)")
             days = ["--day", "2018-07-01", "--day", "2018-07-02", "--day", "2018-07-03"]
             runs = {
-                "goaccess": [goaccess, str(log), "--no-global-config",
+                "goaccess": [goaccess, str(log), "--no-global-config", "--no-progress",
                              f"--log-format={GOACCESS_JSON_FORMAT}",
                              "--datetime-format=%Y-%m-%dT%H:%M:%S%z",
                              "-o", str(work / f"goaccess-{lines}.html")],

@@ -105,6 +105,8 @@ def memoria(
         since = datetime.combine(min(wanted), datetime.min.time(), chosen.tz)
         console.print(f"fetching logs from {len(read.hosts)} host(s) into {out / 'logs'}")
         fetched = fetch_logs(read.hosts, out / "logs", since, ssh_key, known_hosts)
+        for failure in fetched.failed:
+            err_console.print(f"[yellow]not fetched[/] {failure}", highlight=False)
         access += fetched.access
         host += fetched.host
         names = names or read.difusor_name

@@ -101,8 +101,19 @@ def write_night_reports(
     days: Sequence[date] = (),
 ) -> list[Path]:  # fmt: skip
     """The IEC's report in ``out_dir/informe/`` and, per difusor with access logs, its
-    memoria in ``out_dir/memoria-<difusor>/`` (incidents from the same store's events)."""
+    memoria in ``out_dir/memoria-<difusor>/`` (incidents from the same store's events).
+
+    The memorias cover the night the store recorded: its periods' local days
+    (unless ``days`` says otherwise) and, as publication window, its first
+    period's start to its last period's end.
+    """
     written = write_informe(store_path, out_dir / "informe", election, registry)
+    with open_store(store_path) as store:
+        periods = store.periods()
+    window = (periods[0].start, periods[-1].end) if periods else None
+    night_days = sorted(
+        {when.astimezone(election.tz).date() for p in periods for when in (p.start, p.end)}
+    )
     names = {d.id: d.legal_name for d in registry.difusores} if registry else {}
     incidents = out_dir / "informe" / "incidencias.csv"
     if access_logs:
@@ -115,7 +126,8 @@ def write_night_reports(
             MemoriaRequest(
                 election=election, access_logs=list(logs),
                 host_logs=list((host_logs or {}).get(difusor, [])), incident_csv=incidents,
-                difusor=difusor, difusor_name=names.get(difusor, difusor), days=list(days),
+                difusor=difusor, difusor_name=names.get(difusor, difusor),
+                days=list(days) or night_days, publication=window,
                 out=out_dir / f"memoria-{difusor}",
             )
         )  # fmt: skip

@@ -49,6 +49,7 @@ class Inventory:
 class FetchedLogs:
     access: list[Path] = field(default_factory=list)
     host: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "<host>: why", one per host not read
 
 
 def read_inventory(path: Path) -> Inventory:
@@ -77,37 +78,50 @@ def fetch_logs(
     hosts: list[InventoryHost], dest: Path, since: datetime, key: Path | None = None,
     known_hosts: Path | None = None, timeout: float = 15.0,
 ) -> FetchedLogs:  # fmt: skip
-    """Copy every host's logs modified since ``since`` into ``dest/<host>/``."""
+    """Copy every host's logs modified since ``since`` into ``dest/<host>/``.
+
+    A host that cannot be reached is named in ``failed`` and the others are still read
+    (the memoria of a two-node difusor is still worth having with one node's logs).
+    """
     fetched = FetchedLogs()
     for host in hosts:
-        target = dest / host.name
-        target.mkdir(parents=True, exist_ok=True)
-        connect: dict[str, Any] = {"look_for_keys": key is None, "allow_agent": key is None}
-        if key is not None:
-            connect["key_filename"] = str(key)
-        with Connection(
-            host.hostname, user=host.user, port=host.port, connect_timeout=timeout,
-            config=Config(overrides={"load_ssh_configs": False}), connect_kwargs=connect,
-        ) as conn:  # fmt: skip
-            conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-            if known_hosts is not None:
-                conn.client.load_host_keys(str(known_hosts))
-            else:
-                conn.client.load_system_host_keys()
-            sftp = conn.sftp()
-            for directory, pattern, kind in REMOTE_LOGS:
-                try:
-                    entries = sftp.listdir_attr(directory)
-                except FileNotFoundError:
-                    continue
-                for entry in sorted(entries, key=lambda e: e.filename):
-                    if not fnmatch.fnmatch(entry.filename, pattern):
-                        continue
-                    if not stat.S_ISREG(entry.st_mode or 0):
-                        continue
-                    if (entry.st_mtime or 0) < since.timestamp():
-                        continue
-                    local = target / entry.filename
-                    sftp.get(f"{directory}/{entry.filename}", str(local))
-                    (fetched.access if kind == "access" else fetched.host).append(local)
+        try:
+            _fetch_host(host, dest / host.name, since, key, known_hosts, timeout, fetched)
+        except (OSError, paramiko.SSHException) as exc:
+            fetched.failed.append(f"{host.name} ({host.hostname}:{host.port}): {exc}")
     return fetched
+
+
+def _fetch_host(
+    host: InventoryHost, target: Path, since: datetime, key: Path | None,
+    known_hosts: Path | None, timeout: float, fetched: FetchedLogs,
+) -> None:  # fmt: skip
+    target.mkdir(parents=True, exist_ok=True)
+    connect: dict[str, Any] = {"look_for_keys": key is None, "allow_agent": key is None}
+    if key is not None:
+        connect["key_filename"] = str(key)
+    with Connection(
+        host.hostname, user=host.user, port=host.port, connect_timeout=timeout,
+        config=Config(overrides={"load_ssh_configs": False}), connect_kwargs=connect,
+    ) as conn:  # fmt: skip
+        conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        if known_hosts is not None:
+            conn.client.load_host_keys(str(known_hosts))
+        else:
+            conn.client.load_system_host_keys()
+        sftp = conn.sftp()
+        for directory, pattern, kind in REMOTE_LOGS:
+            try:
+                entries = sftp.listdir_attr(directory)
+            except FileNotFoundError:
+                continue
+            for entry in sorted(entries, key=lambda e: e.filename):
+                if not fnmatch.fnmatch(entry.filename, pattern):
+                    continue
+                if not stat.S_ISREG(entry.st_mode or 0):
+                    continue
+                if (entry.st_mtime or 0) < since.timestamp():
+                    continue
+                local = target / entry.filename
+                sftp.get(f"{directory}/{entry.filename}", str(local))
+                (fetched.access if kind == "access" else fetched.host).append(local)

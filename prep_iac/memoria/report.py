@@ -74,9 +74,22 @@ class MemoriaRequest(BaseModel):
     pdf: bool = True
     comments: str = ""
 
+    # When results were meant to be on line (aware times): by default from the
+    # election's publication start to the end of the last day.
+    publication: tuple[datetime, datetime] | None = None
+
     def election_days(self) -> list[date]:
         day = self.election.election_day
         return sorted(self.days) if self.days else [day, day + timedelta(days=1)]
+
+    def publication_window(self) -> tuple[datetime, datetime]:
+        """The publication period within the days, in local wall-clock time (naive)."""
+        tz, days = self.election.tz, self.election_days()
+        first = datetime.combine(days[0], time(0))
+        last = datetime.combine(days[-1] + timedelta(days=1), time(0))
+        start, end = self.publication or (self.election.window_start, last.replace(tzinfo=tz))
+        local = [w.astimezone(tz).replace(tzinfo=None) for w in (start, end)]
+        return max(first, local[0]), min(last, local[1])
 
 
 class MemoriaResult(BaseModel):
@@ -208,11 +221,8 @@ def build_memoria(
                 progress(f"reading {path} (normal days)")
                 readings.append(logs.add(path, Role.NORMAL))
             figures = compute(logs.con, days, election.timezone, request.own_hosts)
-            window_start = election.window_start.replace(tzinfo=None)
-            window_end = datetime.combine(days[-1] + timedelta(days=1), time(0))
-            silent = silent_periods(
-                logs.con, max(window_start, datetime.combine(days[0], time(0))), window_end
-            )
+            start, end = request.publication_window()
+            silent = silent_periods(logs.con, start, end)
         finally:
             logs.close()
             shutil.rmtree(work, ignore_errors=True)

@@ -81,3 +81,11 @@ def test_night_reports_write_the_informe_and_each_difusors_memoria(
     html = (tmp_path / "noche" / "memoria-uadec" / "memoria.html").read_text()
     # The memoria's incident section reads the same night's events (uadec's three strikes).
     assert html.count("periodo fallido (strike)") == 3
+    # It covers the store's night: its day, and its six periods as the publication window,
+    # in which these logs (the small hours of 1 July) have no request at all.
+    document = json.loads((tmp_path / "noche" / "memoria-uadec" / "cifras.json").read_text())
+    assert document["figures"]["election_days"] == ["2018-07-01"]
+    silent = [
+        (i["start"], i["end"]) for i in document["incidents"] if "sin solicitudes" in i["what"]
+    ]
+    assert silent == [("2018-07-01T18:00:00", "2018-07-01T19:00:00")]
