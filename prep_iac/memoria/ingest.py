@@ -278,6 +278,9 @@ class AccessLogs:
     def _insert(self, source: Path, compression: str, file_id: int, role: Role) -> None:
         params = {"path": str(source), "compression": compression, "file_id": file_id,
                   "role": role.value, "tz": self.timezone}  # fmt: skip
+        # Rows need no order for the figures, so DuckDB may insert them in parallel; the
+        # careful reading numbers lines in file order and needs it back.
+        self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("BEGIN")
         try:
             self.con.execute(INSERT_JSON, params)
@@ -292,6 +295,7 @@ class AccessLogs:
             raise
         # Some line is not a complete JSON request: read the file line by line.
         self.con.execute("ROLLBACK")
+        self.con.execute("SET preserve_insertion_order = true")
         self.con.execute(INSERT, params)
 
     def _recover_gzip(self, path: Path, file_id: int) -> tuple[Path, int]:
