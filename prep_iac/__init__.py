@@ -12,6 +12,8 @@ The package layout is the architecture:
 - ``hostside``     programs that run on difusor hosts (cut activation, watchdog).
 - ``publish``      the IEC side of a push: manifests, signatures, SFTP transfer.
 - ``orchestrate``  periods, the three-strike rule, state, notifications, the IEC's list.
+- ``memoria``      the difusor's memoria técnica (clause VI) from its logs; synthetic traffic.
+- ``informe``      the IEC's report of the night from the orchestrator's store.
 - ``testbed``      real difusor test hosts on one machine (netns + systemd-nspawn).
 - ``drill``        the election-night drill on testbed hosts (harness: nothing imports it).
 - ``cli``          the ``prep-iac`` command; the library never imports it.

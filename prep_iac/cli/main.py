@@ -33,6 +33,9 @@ COMMANDS = {
     "run": "prep_iac.cli.run:run",
     "reinstate": "prep_iac.cli.run:reinstate",
     "drill": "prep_iac.cli.drill:drill",
+    "memoria": "prep_iac.cli.memoria:memoria",
+    "informe": "prep_iac.cli.memoria:informe",
+    "synth-traffic": "prep_iac.cli.memoria:synth_traffic",
 }
 
 
