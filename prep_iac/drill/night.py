@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +51,8 @@ from prep_iac.deploy.testing import Deployed, DeployFailed, DeployHung, difusor_
 from prep_iac.drill.mail import mail_checks, mail_counts, notify_settings
 from prep_iac.drill.mailbox import Mailbox, smtp_server
 from prep_iac.hostside.activate import sha256_file
+from prep_iac.informe import write_night_reports
+from prep_iac.memoria.fetch import InventoryHost, fetch_logs
 from prep_iac.models.difusor import Difusor, DifusorStatus, Node, Registry, TechnicalContact
 from prep_iac.models.election import Election
 from prep_iac.models.loading import load_model
@@ -626,6 +628,39 @@ def _night(
         _collect(store, registry, nodes, result)
         result.checks = _checks(scenario, election, store, registry, nodes, listing, result)
         result.checks += _mail(scenario, election, store, registry, box, settings, result)
+        result.checks.append(_reports(work, election, registry, nodes, bed))
+
+
+def _reports(
+    work: Path, election: Election, registry: Registry, nodes: Nodes, bed: Testbed
+) -> Check:
+    """The night's reports, as the IEC and each difusor write them after the election: the
+    IEC's informe from the store, and each difusor's memoria técnica from the access and
+    event logs fetched over SSH from its hosts (in ``work/reports``)."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    fetched = {
+        d.id: fetch_logs(
+            [InventoryHost(h.name, str(h.address), 22, "root") for h in nodes.hosts[d.id]],
+            work / "logs" / d.id,
+            since=since,
+            key=bed.ssh_files.key,
+            known_hosts=bed.known_hosts,
+        )
+        for d in registry.difusores
+    }
+    out = work / "reports"
+    write_night_reports(
+        work / "orchestrator.sqlite3", out, election, registry,
+        access_logs={d: f.access for d, f in fetched.items()},
+        host_logs={d: f.host for d, f in fetched.items()},
+    )  # fmt: skip
+    unread = [failure for f in fetched.values() for failure in f.failed]
+    memorias = {d: (out / f"memoria-{d}" / "memoria.html").is_file() for d in fetched}
+    ok = (out / "informe" / "informe.html").is_file() and all(memorias.values()) and not unread
+    return Check(
+        "the night's reports: the IEC's informe and every difusor's memoria técnica", ok,
+        f"informe and memorias {memorias} in {out}; hosts not read: {unread or 'none'}",
+    )  # fmt: skip
 
 
 def _mail(

@@ -137,3 +137,10 @@ def test_the_iecs_own_outage_strikes_nobody_and_tells_the_operators(
     for difusor in ("uadec", "milenio", "zocalo"):
         assert drill["verdicts"][difusor][13:17] == ["iec-fault"] * 3 + ["success"]
     assert check(drill, "mail: the operators told of each period of the IEC's outage")["ok"]
+
+
+def test_the_drill_writes_the_iecs_informe_and_each_difusors_memoria(
+    drill: dict[str, Any],
+) -> None:
+    result = check(drill, "the night's reports")
+    assert result["ok"], result
