@@ -124,7 +124,8 @@ def test_prep_iac_sign_and_signing_key_generate(two_cuts: list[Path], tmp_path: 
     key = tmp_path / "k" / "signing"
     generated = runner.invoke(keys, ["signing", "generate", str(key)])
     assert generated.exit_code == 0, generated.output
-    assert 'iec namespaces="prep-iac-cut" ssh-ed25519 ' in generated.output
+    namespaces = "prep-iac-cut,prep-iac-freshness,prep-iac-instruction"
+    assert f'iec namespaces="{namespaces}" ssh-ed25519 ' in generated.output
     again = runner.invoke(keys, ["signing", "generate", str(key)])
     assert again.exit_code != 0
     signed = runner.invoke(
