@@ -548,9 +548,10 @@ def test_dead_nodes_outnumbering_the_workers_never_make_a_healthy_difusor_late(
         crowded = healthy.model_copy(
             update={"difusores": [*clones(registry, "uadec", dead_nodes), *healthy.difusores]}
         )
+        # 20 s periods: beside CI's booted testbed 6 s periods overran here.
         runner, stop = make_runner(
             store, crowded, drill_election, source, signing_key, tmp_path, server.client_key, 3,
-            concurrency=2,
+            concurrency=2, period_s=2 * PERIOD_S,
         )  # fmt: skip
         runner.run(stop)
     assert runner.workers(crowded.difusores) > 2  # sized so every node gets its try
@@ -569,7 +570,7 @@ def test_a_difusor_failing_early_in_a_period_is_tried_again_and_not_struck(
     (server, _), _ = hosts
     source = tmp_path / "source"
     drop(small_cuts[0], source)
-    # A 3 s budget in 10 s periods: room for a second round after a failed first one,
+    # A 6 s budget in 20 s periods: room for a second round after a failed first one,
     # also on a loaded CI machine (1.8 s in 6 s periods missed there).
     election = drill_election.model_copy(update={"transfer_budget_seconds": 180})
     with gate(server.port) as door:
@@ -582,7 +583,7 @@ def test_a_difusor_failing_early_in_a_period_is_tried_again_and_not_struck(
 
         runner, stop = make_runner(
             store, registry, election, source, signing_key, tmp_path, server.client_key, 3,
-            on_period_start=[blip],
+            on_period_start=[blip], period_s=2 * PERIOD_S,
         )  # fmt: skip
         runner.run(stop)
     assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 3
