@@ -74,7 +74,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ from prep_iac.orchestrate.suspension import SuspensionSender
 from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
 from prep_iac.publish.manifest import CutError, cut_directory
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
-from prep_iac.publish.push import Credentials, DifusorResult, push_many
+from prep_iac.publish.push import Credentials, DifusorResult, NodeResult, push_many
 from prep_iac.publish.signing import SigningError
 
 MARKER = ".complete"
@@ -220,6 +220,7 @@ class Tries:
     confirmed: set[str] = field(default_factory=set)
     rounds: int = 0
     next_round: float = 0.0
+    held: set[str] = field(default_factory=set)  # recorded as held by an earlier push
 
     def aim(self, cut: CutRef) -> None:
         """The period's cut is ``cut`` (it can rise while the budget fits): everyone anew."""
@@ -284,6 +285,11 @@ class Runner:
     _signing_failed: bool = field(default=False, init=False)
     _run: int = field(default=0, init=False)
     _beat: float = field(default=0.0, init=False)
+    # Difusores whose push outlived its period (a server stalling mid-transfer), by the
+    # push holding them: no second push goes to them until it returns.
+    _in_flight: dict[str, int] = field(default_factory=dict, init=False)
+    _flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _pushes: int = field(default=0, init=False)
 
     # -- the loop --------------------------------------------------------------
 
@@ -379,6 +385,16 @@ class Runner:
             return False
         pending = [d for d in strikes.targets(self.store, self.registry)
                    if d.id not in tries.confirmed]  # fmt: skip
+        with self._flight_lock:
+            held = [d for d in pending if d.id in self._in_flight]
+        fresh = [d for d in held if d.id not in tries.held]
+        if fresh:  # its server still holds an earlier period's push: it fails this one too
+            tries.held |= {d.id for d in fresh}
+            self._record_unfinished(
+                fresh, period, ref, time.monotonic(), "a push begun in an earlier period "
+                "is still in flight (its server stalls)",
+            )  # fmt: skip
+        pending = [d for d in pending if d not in held]
         if not pending:
             return False
         prepared = self._prepare(ref.cut_id)
@@ -522,23 +538,41 @@ class Runner:
         failure: list[BaseException] = []
         done = threading.Event()
         statements = self._statements(difusores, ref, final=self.prep_closed())
+        began = time.monotonic()
+        period_end = began + self.clock.real_seconds_until(period.end)
+        self._pushes += 1
+        serial = self._pushes
+        with self._flight_lock:
+            self._in_flight.update({d.id: serial for d in difusores})
+
+        def landed(difusor: str) -> None:
+            with self._flight_lock:
+                if self._in_flight.get(difusor) == serial:
+                    del self._in_flight[difusor]
+
+        def arrived(result: DifusorResult) -> None:
+            landed(result.difusor)
+            results.put(result)
 
         def work() -> None:
             try:
                 self.pusher(
                     cut, difusores, self.credentials, self.budget_s(period),
-                    concurrency=self.workers(difusores), on_result=results.put,
+                    concurrency=self.workers(difusores), on_result=arrived,
                     statements=statements, fail_fast=True,
                 )  # fmt: skip
             except BaseException as exc:  # re-raised in the loop's thread
                 failure.append(exc)
             finally:
+                for difusor in difusores:
+                    landed(difusor.id)
                 done.set()
 
         threading.Thread(target=work, name=f"push-{ref.cut_id}", daemon=True).start()
         pending = {d.id for d in difusores}
         finished: list[DifusorResult] = []
         give_up: float | None = None
+        overran = False
         while pending:
             try:
                 result = results.get(timeout=0.2)
@@ -549,6 +583,9 @@ class Runner:
                     give_up = give_up or time.monotonic() + self.grace_s
                     if time.monotonic() >= give_up:
                         break
+                elif time.monotonic() >= period_end:  # never past the period: the next
+                    overran = True  # one's pushes are due, for everyone else
+                    break
                 self._heartbeat()
                 continue
             strikes.record_push(self.store, period.start, self.in_election_time(result), ref)
@@ -556,7 +593,35 @@ class Runner:
             finished.append(result)
         if failure:
             raise failure[0]
+        if overran:
+            held = [d for d in difusores if d.id in pending]
+            self._record_unfinished(
+                held, period, ref, began, "its push was still in flight at the period's end"
+            )
+            self._event("push-overran", period=period.start, cut_id=ref.cut_id,
+                        difusores=sorted(pending))  # fmt: skip
+            return finished, []
         return finished, sorted(pending)
+
+    def _record_unfinished(
+        self, difusores: list[Difusor], period: Period, ref: CutRef, began: float, why: str
+    ) -> None:
+        """A failed attempt (``timeout``) for each node of ``difusores``, whose push did
+        not return in the period: the verdict is theirs (``failed``), never "not
+        attempted", so a server that takes the connection and stalls is struck."""
+        seconds = time.monotonic() - began
+        started = self.clock.clock() - timedelta(seconds=seconds)
+        for difusor in difusores:
+            nodes = [
+                NodeResult(
+                    difusor.id, strikes.node_key(node.host, node.port), ref.cut_id,
+                    attempts=1, duration_s=round(seconds, 3), error_class="timeout",
+                    error=f"{node.host}:{node.port}: {why}", started_at=started.isoformat(),
+                )
+                for node in difusor.nodes
+            ]  # fmt: skip
+            result = DifusorResult(difusor.id, ref.cut_id, nodes)
+            strikes.record_push(self.store, period.start, self.in_election_time(result), ref)
 
     def in_election_time(self, result: DifusorResult) -> DifusorResult:
         """The result with times on the election's clock (a drill's are compressed)."""

@@ -178,12 +178,30 @@ def pinned_pkey(key: HostKey) -> paramiko.PKey:
 
 
 @contextlib.contextmanager
-def connect(node: Node, user: str, credentials: Credentials) -> Iterator[Connection]:
-    """A Fabric connection that accepts only the node's pinned host key."""
+def connect(
+    node: Node, user: str, credentials: Credentials, timeout: float | None = None
+) -> Iterator[Connection]:
+    """A Fabric connection that accepts only the node's pinned host key.
+
+    Every step of opening it (TCP connect, banner, key exchange, authentication,
+    and each channel opened on it, such as SFTP's) waits at most ``timeout``
+    seconds (default and cap: the credentials' connect timeout). Paramiko's own
+    defaults are 15 s for the key exchange and an hour for a channel: a server
+    that authenticates and then never opens the SFTP channel would hold a worker
+    for an hour.
+    """
+    limit = credentials.connect_timeout
+    limit = limit if timeout is None else max(0.1, min(timeout, limit))
+
+    def transport(sock: socket.socket, **kwargs: Any) -> paramiko.Transport:
+        made = paramiko.Transport(sock, **kwargs)
+        made.handshake_timeout = limit
+        return made
+
     try:
         sock = socket.create_connection(
             (node.host, node.port),
-            timeout=credentials.connect_timeout,
+            timeout=limit,
             source_address=(credentials.source_address, 0) if credentials.source_address else None,
         )
     except OSError as exc:
@@ -193,14 +211,16 @@ def connect(node: Node, user: str, credentials: Credentials) -> Iterator[Connect
         user=user,
         port=node.port,
         config=Config(overrides={"load_ssh_configs": False}),
-        connect_timeout=credentials.connect_timeout,
+        connect_timeout=limit,
         connect_kwargs={
             "key_filename": str(credentials.key_filename),
             "look_for_keys": False,
             "allow_agent": False,
             "compress": credentials.compress,
-            "banner_timeout": credentials.connect_timeout,
-            "auth_timeout": credentials.connect_timeout,
+            "banner_timeout": limit,
+            "auth_timeout": limit,
+            "channel_timeout": limit,
+            "transport_factory": transport,
             "sock": sock,
         },
     )
@@ -260,6 +280,8 @@ def _connect_failure(exc: Exception, node: Node, user: str) -> Exception:
         return PushFailure("ssh", f"{where}: {exc}")
     if isinstance(exc, TimeoutError):
         return PushFailure("timeout", f"{where}: timed out connecting")
+    if isinstance(exc, EOFError):  # paramiko's end of a key exchange that never came
+        return PushFailure("ssh", f"{where}: the SSH handshake did not finish (closed or stalled)")
     if isinstance(exc, OSError):
         return PushFailure("unreachable", f"{where}: {exc.strerror or exc}")
     return exc
@@ -554,8 +576,8 @@ def push_node(
 
     + deadline: a ``time.monotonic()`` instant no attempt outlives (the period's, shared
       by every node of a round), whatever is left of ``budget_s``
-    + fail_fast: a node no SSH session could be opened with (unreachable, connect or
-      banner timeout, refused key...) gives its worker back at once instead of retrying
+    + fail_fast: a node no SFTP session could be opened with (unreachable, connect,
+      banner or channel timeout, refused key...) gives its worker back at once instead of retrying
       in place: the caller tries again later
     """
     result = NodeResult(difusor.id, f"{node.host}:{node.port}", cut.manifest.cut_id)
@@ -565,12 +587,18 @@ def push_node(
     full = False  # after a rejection, resend everything: the host's copy may be damaged
     KNOWN_MANIFESTS.remember(cut.manifest_bytes)
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0:  # picked up after the round's deadline: no attempt can finish
+            if not result.attempts:
+                result.error_class = "timeout"
+                result.error = f"{result.node}: no time left in the budget for a first attempt"
+            break
         result.attempts += 1
         connected = False
         try:
-            with connect(node, difusor.sftp_user, credentials) as conn:
-                connected = True
+            with connect(node, difusor.sftp_user, credentials, timeout=left) as conn:
                 sftp = conn.sftp()
+                connected = True  # a session: an SFTP channel, not only a login
                 channel = sftp.get_channel()
                 assert channel is not None  # an open SFTP client has its channel
                 channel.settimeout(

@@ -100,3 +100,15 @@ class Night:
 
     def strikes_of(self, difusor: str) -> int:
         return self.store.state(difusor).strikes
+
+
+def timeline(store: Store) -> str:
+    """The store's night as text, for assertion messages: events and attempts by time."""
+    rows = [
+        (e.at, f"event {e.kind} {e.difusor or ''} {e.detail}") for e in store.events()
+    ] + [
+        (a.finished_at, f"attempt {a.difusor} period={a.period:%H:%M} {a.outcome} "
+                        f"{a.error_class} {a.duration_s:.1f}s {a.error}")
+        for a in store.attempts()
+    ]  # fmt: skip
+    return "\n".join(f"{at:%H:%M:%S.%f} {text}" for at, text in sorted(rows, key=lambda r: r[0]))
