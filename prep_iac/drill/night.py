@@ -623,8 +623,9 @@ def _night(
                 for host in nodes.of(fault):
                     faults._apply(fault, host, undo=True)
         # A suspension still waiting for a link goes now, as the running loop would.
-        if outbox.perform_pending(store, runner.handlers, clock.now):
-            time.sleep(2)  # the host's path unit applies it
+        sent = outbox.perform_pending(store, runner.handlers, clock.now)
+        suspended = {o.action.difusor for o in sent if o.ok and o.action.kind == "suspend"}
+        _await_notice([h for d in suspended if d for h in nodes.hosts.get(d, [])], nodes)
         _collect(store, registry, nodes, result)
         result.checks = _checks(scenario, election, store, registry, nodes, listing, result)
         result.checks += _mail(scenario, election, store, registry, box, settings, result)
@@ -690,6 +691,24 @@ def _mail(
 
 
 NOTICE_TEXT = "Publicación de resultados preliminares suspendida".encode()
+
+
+def _await_notice(hosts: list[HostState], nodes: Nodes, timeout_s: float = 30.0) -> None:
+    """Until every one of ``hosts`` shows the notice (its path unit applied the suspension
+    just uploaded), or ``timeout_s``: the checks then report what they find."""
+
+    def shows(name: str) -> bool:
+        try:
+            return NOTICE_TEXT in served(nodes.deployed[name])[2]
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + timeout_s
+    waiting = [h.name for h in hosts]
+    while waiting and time.monotonic() < deadline:
+        waiting = [n for n in waiting if not shows(n)]
+        if waiting:
+            time.sleep(0.2)  # polling the host's page, not waiting for a guess
 
 
 def _collect(store: Store, registry: Registry, nodes: Nodes, result: DrillResult) -> None:

@@ -32,19 +32,24 @@ class Outcome:
 
 
 def perform_pending(
-    store: Store, handlers: Mapping[str, Handler], clock: Callable[[], datetime]
-) -> list[Outcome]:
+    store: Store, handlers: Mapping[str, Handler], clock: Callable[[], datetime],
+    keep_going: Callable[[], bool] = lambda: True,
+) -> list[Outcome]:  # fmt: skip
     """Run every pending action that has a handler; record each as done or failed.
 
     Actions without a handler stay pending for a runner that has one (the
     CLI can render the list but cannot upload a suspension). A failure is
     recorded and retried on the next call; it never stops the other actions.
+    Before each action ``keep_going`` is asked; once it says no, the rest stay
+    pending for the next call, in order.
     """
     outcomes = []
     for action in store.pending_actions():
         handler = handlers.get(action.kind)
         if handler is None:
             continue
+        if not keep_going():
+            break
         try:
             handler(action)
         except Exception as exc:  # any handler failure must not stop the others

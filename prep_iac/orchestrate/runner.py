@@ -290,6 +290,7 @@ class Runner:
     _in_flight: dict[str, int] = field(default_factory=dict, init=False)
     _flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _pushes: int = field(default=0, init=False)
+    _free_at: datetime | None = field(default=None, init=False)  # the last period's close
 
     # -- the loop --------------------------------------------------------------
 
@@ -321,6 +322,11 @@ class Runner:
         return outcome
 
     def _serve(self, period: Period, stop: threading.Event) -> None:
+        # The loop has served this period since it finished its own work for the previous
+        # one: what its hooks (a drill's fault injection and sampling) take is the world's
+        # time, not the orchestrator's lateness (``open_period``'s fairness rule).
+        now = self.clock.now()
+        began = now if self._free_at is None else min(now, max(period.start, self._free_at))
         for hook in self.on_period_start:
             hook(period)
         self._note_close()
@@ -333,10 +339,11 @@ class Runner:
             newest = self._newest()
             newest_id = None if newest is None else newest[0].cut_id
             if newest_id != offered:
-                offered = newest_id
+                first, offered = offered == "", newest_id
                 record = strikes.open_period(
                     self.store, self.registry, self.election, period,
-                    None if newest is None else newest[0].ref, self.clock.now(),
+                    None if newest is None else newest[0].ref,
+                    began if first else self.clock.now(),
                 )  # fmt: skip
                 report.cut_id = record.cut_id
                 if record.cut_id is not None and record.cut_time is not None:
@@ -346,7 +353,7 @@ class Runner:
             if not outbox_done:  # after the period's first round: it never delays pushes
                 outbox_done = True
                 canary_failed = self._probe(period)
-                self._perform()
+                self._perform(period)
                 continue
             self._heartbeat()
             self._sleep(min(self.poll_s, self.clock.real_seconds_until(period.end)), stop)
@@ -364,6 +371,7 @@ class Runner:
             self.store, self.registry, self.election, period.start, now,
             canary_failed=canary_failed, rule=self.iec_fault,
         )  # fmt: skip
+        self._free_at = self.clock.now()
         for done in self.on_period_end:
             done(report)
 
@@ -699,8 +707,18 @@ class Runner:
 
     # -- bookkeeping -----------------------------------------------------------
 
-    def _perform(self) -> None:
-        outbox.perform_pending(self.store, self.handlers, self.clock.now)
+    def _perform(self, period: Period | None = None) -> None:
+        """The outbox; within ``period``, no action starts once too little of it is left
+        for one (a connect timeout and a second): the rest waits for the next period,
+        so a slow mail server or suspension target never makes the loop late."""
+        if period is None:
+            outbox.perform_pending(self.store, self.handlers, self.clock.now)
+            return
+        reserve = self.credentials.connect_timeout + 1.0
+        outbox.perform_pending(
+            self.store, self.handlers, self.clock.now,
+            keep_going=lambda: self.clock.real_seconds_until(period.end) > reserve,
+        )  # fmt: skip
 
     def _event(self, kind: str, period: datetime | None = None, **detail: Any) -> None:
         with self.store.transaction():

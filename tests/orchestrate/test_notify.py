@@ -272,3 +272,26 @@ def test_a_version_1_store_upgrades_to_per_period_deduplication(tmp_path: Path) 
             store.mark_notified(CONTACT, "uadec", "period-failed", "p1", at)
             store.mark_notified(CONTACT, "uadec", "period-failed", "p1", at + timedelta(hours=1))
         assert store.notified(CONTACT, "uadec", "period-failed", "p1") == at
+
+
+def test_actions_not_started_once_the_caller_says_stop_stay_pending_in_order(
+    night: Night, mailbox: Mailbox, hooks: HookLog
+) -> None:
+    night.period(0, DOWN)  # a notice for uadec's contact, then the IEC's list
+    clock = Clock(night.start(1))
+    handlers: dict[str, outbox.Handler] = {
+        "notify": notifier(night, settings(mailbox, hooks), clock),
+        "render-list": lambda action: None,
+    }
+    asked: list[int] = []
+
+    def keep_going() -> bool:  # time for one action only
+        asked.append(len(asked))
+        return len(asked) == 1
+
+    [done] = outbox.perform_pending(night.store, handlers, clock, keep_going=keep_going)
+    assert (done.action.kind, done.ok) == ("notify", True)
+    assert [a.kind for a in night.store.pending_actions()] == ["render-list"]
+    assert len(asked) == 2
+    [later] = outbox.perform_pending(night.store, handlers, clock)
+    assert later.action.kind == "render-list" and later.ok
