@@ -9,10 +9,9 @@ line, and the rest of the file is still read (blank lines are not lines of a
 log, and are passed over). A gzip file cut short (a copy
 interrupted, a disk filled) is read up to its last complete line.
 
-The database is in memory (a scratch: no file to write and sync while the
-bitácoras are being written) and its memory is capped, so a log of any size is
-read in bounded memory: DuckDB spills to the caller's work directory. Formats,
-per line (a file may mix them):
+The database lives in a file under the caller's work directory and DuckDB's
+memory is capped, so a log of any size is read in bounded memory (DuckDB
+spills to that directory). Formats, per line (a file may mix them):
 
 - JSON: ``log_format prep_json`` of ``prep_iac/deploy/templates/nginx.conf.j2``
   (``time`` as ``$time_iso8601``, ``remote_addr``, ``method``, ``uri``,
@@ -212,7 +211,7 @@ SELECT count(*) FROM lines WHERE file_id = ?
 
 
 class AccessLogs:
-    """The access logs of one memoria, in one DuckDB database spilling to ``workdir``."""
+    """The access logs of one memoria, in one DuckDB database under ``workdir``."""
 
     def __init__(
         self, workdir: Path, timezone: str, memory_limit: str = "512MB", threads: int = 2
@@ -220,7 +219,9 @@ class AccessLogs:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.timezone = timezone
-        self.con = duckdb.connect(":memory:")
+        self.database = workdir / "memoria.duckdb"
+        self.database.unlink(missing_ok=True)
+        self.con = duckdb.connect(str(self.database))
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute("SET temp_directory = ?", [str(workdir / "spill")])
@@ -229,6 +230,8 @@ class AccessLogs:
 
     def close(self) -> None:
         self.con.close()
+        self.database.unlink(missing_ok=True)
+        Path(f"{self.database}.wal").unlink(missing_ok=True)
 
     def add(self, path: Path, role: Role) -> FileReading:
         """Read one file (JSON or combined lines, plain or gzip); return what it gave."""
