@@ -4,7 +4,8 @@ Writes into the output directory: ``memoria.html`` (self-contained, charts
 inline), ``memoria.pdf`` (the same document, WeasyPrint), ``cifras.json``
 (every figure, the files read and every unreadable line) and ``cifras/*.csv``,
 and ``bitacoras.tar`` with its ``.sha256``. The bitácoras are written in a
-thread while DuckDB reads the logs, so the archive costs little extra time.
+thread while DuckDB reads the logs and the charts are drawn, so the archive costs
+little extra time.
 """
 
 from __future__ import annotations
@@ -234,6 +235,9 @@ def build_memoria(
             host_files.append((str(path), host.lines - before))
         if request.incident_csv is not None:
             read_incident_csv(request.incident_csv, host, request.difusor)
+        preload.join()
+        # The charts need only the figures: drawn while the bitácoras may still be written.
+        charts = _charts(figures, election)
         bitacoras = archive.result() if archive is not None else None
     problems = [e.message() for r in readings for e in r.examples]
     problems += [u.message() for u in host.unreadable]
@@ -246,12 +250,11 @@ def build_memoria(
     local = [p.model_copy(update={"start": p.start.replace(tzinfo=None),
                                   "end": p.end.replace(tzinfo=None) if p.end else None})
              for p in outages]  # fmt: skip
-    preload.join()
     html = _environment().get_template("memoria.html.j2").render(
         election=election, difusor_name=request.difusor_name, figures=figures,
         generated_at=datetime.now(tz).strftime("%d/%m/%Y %H:%M"), readings=readings,
         host_files=host_files, skipped=skipped, problems=problems,
-        charts=_charts(figures, election),
+        charts=charts,
         metric_names=METRIC_NAMES, class_names=CLASS_NAMES, iec_names=IEC_NAMES,
         visit_gap=VISIT_GAP_MINUTES, outages=local,
         bans=[e for e in events if e.source in BANS],
