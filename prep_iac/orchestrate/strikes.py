@@ -240,6 +240,8 @@ def record_push(store: Store, period: datetime, result: PushOutcome, cut: CutRef
 def _record_attempts(store: Store, period: datetime, result: PushOutcome, cut: CutRef) -> None:
     attempts = []
     for node in result.nodes:
+        if node.attempts == 0 and node.outcome != "confirmed":
+            continue  # never tried (no time left at its turn): the IEC's capacity, no strike
         started = datetime.fromisoformat(node.started_at)
         attempt = Attempt(
             difusor=result.difusor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -222,6 +223,18 @@ def test_period_opened_without_the_transfer_budget_left_is_not_judged(night: Nig
 
 def test_period_without_any_attempt_is_the_orchestrators_fault(night: Night) -> None:
     night.open(0)
+    night.close(0)
+    assert verdicts(night, "uadec") == ["not-attempted"]
+    assert night.strikes_of("uadec") == 0
+
+
+def test_a_node_never_tried_in_a_period_is_the_orchestrators_fault_not_a_strike(
+    night: Night,
+) -> None:
+    night.open(0)
+    result = push_result(night.registry, "uadec", night.cut(0).cut_id, night.start(0), False)
+    untried = replace(result, nodes=[replace(n, attempts=0) for n in result.nodes])
+    strikes.record_push(night.store, night.start(0), untried, night.cut(0))
     night.close(0)
     assert verdicts(night, "uadec") == ["not-attempted"]
     assert night.strikes_of("uadec") == 0
