@@ -40,7 +40,17 @@ the next period tries again.
    and everyone gets it;
 5. after the first round, ``perform_pending`` (notices, the suspension, the
    IEC's list: what the previous period decided), so the outbox never delays
-   a period's pushes; at the boundary, ``heartbeat`` and ``close_period``.
+   a period's pushes; no action starts with less than a connect timeout and a
+   second of the period left (the rest wait for the next period); at the
+   boundary, ``heartbeat`` and ``close_period``.
+
+**Nothing holds the loop past a period's end.** Every step of a connection is
+bounded by the time left (paramiko's own waits are 15 s for a key exchange and
+an hour for a channel); a push still in flight at the period's end (a server
+that takes the upload and stalls) is recorded as a failed attempt (``timeout``),
+event ``push-overran``, and that difusor gets no second push while the first is
+in flight (each period it is held counts as failed). A node no worker reached
+before the deadline is recorded as not attempted: the IEC's capacity, no strike.
 
 **The PREP's close.** Once the PREP has published its last cut (the operator's
 ``prep-iac close-prep``, or the PREP's marker ``SOURCE/<name>.final`` beside a
