@@ -310,6 +310,7 @@ class Runner:
             self.store, self.registry, self.election, os.getpid(), self.clock.now()
         )
         self._perform()
+        self._free_at = None  # a (re)start serves its first period from when it begins
         outcome = "stopped"
         served: Period | None = None
         try:
