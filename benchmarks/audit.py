@@ -18,9 +18,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from prep_iac.deploy.auditing import gixy, lynis_index, self_checks, ssh_audit
-from prep_iac.deploy.testing import difusor_on
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.auditing import gixy, lynis_index, self_checks, ssh_audit
+from prep_iac.testbed.difusor import difusor_on
 
 ROOT = Path(__file__).resolve().parents[1]
 LYNIS_TARGET = 80

@@ -19,8 +19,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from prep_iac.deploy.testing import Run, difusor_on
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import Run, difusor_on
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RERUN_SECONDS = 20.0

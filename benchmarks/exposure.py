@@ -24,8 +24,8 @@ from pathlib import Path
 
 from prep_iac.deploy.publication import LOG_DIR
 from prep_iac.deploy.rendering import render
-from prep_iac.deploy.testing import difusor_on
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import difusor_on
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = ("prep-activate.service", "prep-activate-watchdog.service")

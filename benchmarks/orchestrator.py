@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from prep_iac.cuts import generate_night
-from prep_iac.deploy.testing import make_key
 from prep_iac.drill.night import DrillDifusor, Scenario, deploy_all
 from prep_iac.models.difusor import Difusor, Registry
 from prep_iac.models.loading import load_model
@@ -57,6 +56,7 @@ from prep_iac.publish.prepare import prepare_cut
 from prep_iac.publish.push import Credentials, push_many
 from prep_iac.publish.signing import generate_signing_key
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import make_key
 from prep_iac.testbed.registry import to_yaml
 
 HOSTS = 5

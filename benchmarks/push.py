@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from prep_iac.cuts import generate_night
-from prep_iac.deploy.testing import Deployed, difusor_on
 from prep_iac.models.difusor import Difusor
 from prep_iac.presets import load_election
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
@@ -53,6 +52,7 @@ from prep_iac.publish.push import (
 )
 from prep_iac.publish.signing import generate_signing_key
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import Deployed, difusor_on
 
 ROOT = Path(__file__).resolve().parents[1]
 ELECTION = load_election("coahuila-2018")

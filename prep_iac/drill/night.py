@@ -47,7 +47,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import prep_iac
 from prep_iac.cuts import generate_night
-from prep_iac.deploy.testing import Deployed, DeployFailed, DeployHung, difusor_on, make_key
 from prep_iac.drill.mail import mail_checks, mail_counts, notify_settings
 from prep_iac.drill.mailbox import Mailbox, smtp_server
 from prep_iac.hostside.activate import sha256_file
@@ -75,6 +74,7 @@ from prep_iac.publish.prepare import PreparedCut, prepare_cut
 from prep_iac.publish.push import Credentials, DifusorResult, push_many
 from prep_iac.publish.signing import generate_signing_key
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import Deployed, DeployFailed, DeployHung, difusor_on, make_key
 from prep_iac.testbed.host import HOST_KEY
 from prep_iac.testbed.state import HostState
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 HARNESS = ("prep_iac.testbed", "prep_iac.drill.night", "prep_iac.drill.mailbox",
-           "prep_iac.deploy.testing", "aiosmtpd")  # fmt: skip
+           "prep_iac.testbed.difusor", "aiosmtpd")  # fmt: skip
 
 
 @pytest.mark.parametrize(

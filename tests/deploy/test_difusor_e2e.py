@@ -32,7 +32,9 @@ from prep_iac.deploy.facts.nftables import NftablesRuleset
 from prep_iac.deploy.integrity import AIDE_DATABASE
 from prep_iac.deploy.rendering import render
 from prep_iac.deploy.settings import settings_from_host
-from prep_iac.deploy.testing import (
+from prep_iac.deploy.web import ACME_WEBROOT
+from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import (
     STRANGER,
     Deployed,
     Run,
@@ -40,8 +42,6 @@ from prep_iac.deploy.testing import (
     difusor_on,
     make_key,
 )
-from prep_iac.deploy.web import ACME_WEBROOT
-from prep_iac.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 

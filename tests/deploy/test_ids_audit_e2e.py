@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from prep_iac.deploy.auditing import gixy, lynis_index, self_checks, ssh_audit
-from prep_iac.deploy.testing import Deployed, difusor_on
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.auditing import gixy, lynis_index, self_checks, ssh_audit
+from prep_iac.testbed.difusor import Deployed, difusor_on
 
 pytestmark = pytest.mark.testbed
 

@@ -19,8 +19,8 @@ import pytest
 
 from prep_iac.deploy.events import LOG as EVENT_LOG
 from prep_iac.deploy.ids import MODSECURITY_AUDIT_LOG
-from prep_iac.deploy.testing import STRANGER, Deployed, connect, difusor_on
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import STRANGER, Deployed, connect, difusor_on
 
 pytestmark = pytest.mark.testbed
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from prep_iac.deploy.events import LOG as EVENT_LOG
-from prep_iac.deploy.testing import Deployed, difusor_on
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import Deployed, difusor_on
 
 pytestmark = pytest.mark.testbed
 

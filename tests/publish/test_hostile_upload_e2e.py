@@ -33,7 +33,6 @@ import pytest
 
 from prep_iac.cuts import generate_night
 from prep_iac.deploy.publication import START_TIMEOUT
-from prep_iac.deploy.testing import Deployed, difusor_on
 from prep_iac.models.difusor import Difusor
 from prep_iac.orchestrate.suspension import build_suspension, upload_suspension
 from prep_iac.presets import load_election
@@ -50,6 +49,7 @@ from prep_iac.publish.push import (
 )
 from prep_iac.publish.signing import generate_signing_key, sign_bytes
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import Deployed, difusor_on
 from prep_iac.wire import (
     BUNDLE_NAME,
     CUT_NAMESPACE,

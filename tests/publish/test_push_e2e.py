@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from prep_iac.cuts import copy_cut, generate_night
-from prep_iac.deploy.testing import Deployed, difusor_on
 from prep_iac.models.difusor import Difusor, HostKey
 from prep_iac.orchestrate.suspension import build_suspension, upload_suspension
 from prep_iac.presets import load_election
@@ -49,6 +48,7 @@ from prep_iac.publish.push import (
 )
 from prep_iac.publish.signing import generate_signing_key, sign_file
 from prep_iac.testbed import Testbed
+from prep_iac.testbed.difusor import Deployed, difusor_on
 from prep_iac.wire import PART_SUFFIX, Statement, sequence
 
 pytestmark = pytest.mark.testbed

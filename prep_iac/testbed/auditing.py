@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prep_iac.deploy.testing import Deployed
+from prep_iac.testbed.difusor import Deployed
 
 BIN = Path(sys.executable).parent
 # web.py keeps nginx without open_file_cache on purpose: a cached descriptor could
