@@ -497,21 +497,24 @@ class Recorder:
     def sample(self, index: int, unreachable: set[str]) -> None:
         """What every host shows at the end of period ``index``: through HTTP, as a visitor
         sees it, or, for a host whose link is cut, from inside (its ``live`` link)."""
-        seen: dict[str, dict[str, str]] = {}
-        for name, target in self.nodes.deployed.items():
+
+        def look(name: str, target: Deployed) -> dict[str, str]:
             if name in unreachable:
                 done = target.testbed.exec(name, "readlink", "/srv/prep/live", check=False)
                 link = done.stdout.strip()
                 serving = "notice" if link == "notice" else link.rpartition("/")[2] or "?"
-                seen[name] = {"via": "inside", "serving": serving}
-                continue
+                return {"via": "inside", "serving": serving}
             try:
                 _, corte, page = served(target)
             except OSError as exc:
-                seen[name] = {"via": "http", "serving": f"? {exc}"}
-                continue
-            seen[name] = {"via": "http", "serving": "notice" if NOTICE_TEXT in page else corte}
-        self.result.periods[-1]["sampled"] = seen
+                return {"via": "http", "serving": f"? {exc}"}
+            return {"via": "http", "serving": "notice" if NOTICE_TEXT in page else corte}
+
+        # Every host at once: the loop waits for this hook before the next period opens.
+        hosts = self.nodes.deployed
+        with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+            looks = {name: pool.submit(look, name, target) for name, target in hosts.items()}
+            self.result.periods[-1]["sampled"] = {n: f.result() for n, f in looks.items()}
 
 
 def run_drill(

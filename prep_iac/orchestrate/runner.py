@@ -104,7 +104,7 @@ from prep_iac.orchestrate.suspension import SuspensionSender
 from prep_iac.publish.freshness import SignedStatement, sign_statements, validity
 from prep_iac.publish.manifest import CutError, cut_directory
 from prep_iac.publish.prepare import PreparedCut, prepare_cut
-from prep_iac.publish.push import Credentials, DifusorResult, NodeResult, push_many
+from prep_iac.publish.push import JOIN_S, Credentials, DifusorResult, NodeResult, push_many
 from prep_iac.publish.signing import SigningError
 
 MARKER = ".complete"
@@ -300,7 +300,6 @@ class Runner:
     _in_flight: dict[str, int] = field(default_factory=dict, init=False)
     _flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _pushes: int = field(default=0, init=False)
-    _free_at: datetime | None = field(default=None, init=False)  # the last period's close
 
     # -- the loop --------------------------------------------------------------
 
@@ -310,7 +309,6 @@ class Runner:
             self.store, self.registry, self.election, os.getpid(), self.clock.now()
         )
         self._perform()
-        self._free_at = None  # a (re)start serves its first period from when it begins
         outcome = "stopped"
         served: Period | None = None
         try:
@@ -333,11 +331,6 @@ class Runner:
         return outcome
 
     def _serve(self, period: Period, stop: threading.Event) -> None:
-        # The loop has served this period since it finished its own work for the previous
-        # one: what its hooks (a drill's fault injection and sampling) take is the world's
-        # time, not the orchestrator's lateness (``open_period``'s fairness rule).
-        now = self.clock.now()
-        began = now if self._free_at is None else min(now, max(period.start, self._free_at))
         for hook in self.on_period_start:
             hook(period)
         self._note_close()
@@ -350,11 +343,10 @@ class Runner:
             newest = self._newest()
             newest_id = None if newest is None else newest[0].cut_id
             if newest_id != offered:
-                first, offered = offered == "", newest_id
+                offered = newest_id
                 record = strikes.open_period(
                     self.store, self.registry, self.election, period,
-                    None if newest is None else newest[0].ref,
-                    began if first else self.clock.now(),
+                    None if newest is None else newest[0].ref, self.clock.now(),
                 )  # fmt: skip
                 report.cut_id = record.cut_id
                 if record.cut_id is not None and record.cut_time is not None:
@@ -382,7 +374,6 @@ class Runner:
             self.store, self.registry, self.election, period.start, now,
             canary_failed=canary_failed, rule=self.iec_fault,
         )  # fmt: skip
-        self._free_at = self.clock.now()
         for done in self.on_period_end:
             done(report)
 
@@ -761,7 +752,8 @@ def round_workers(
     holding a worker for a connect timeout, would take over half the budget, so that
     every node has its try in the round (100 nodes fit in one period)."""
     nodes = sum(len(d.nodes) for d in difusores)
-    needed = math.ceil(nodes * connect_timeout / max(budget_s / 2, 1e-3))
+    held = connect_timeout + JOIN_S  # a dead node's worst: its timeout, then closing it
+    needed = math.ceil(nodes * held / max(budget_s / 2, 1e-3))
     return max(concurrency, min(MAX_WORKERS, needed))
 
 

@@ -157,6 +157,12 @@ class PushFailure(Exception):
         self.retry = retry
 
 
+# Paramiko's negotiation limit over each step's (banner, key exchange, authentication).
+NEGOTIATION_MARGIN_S = 0.5
+# How long closing a connection waits for paramiko's thread to see the shutdown.
+JOIN_S = 1.0
+
+
 @dataclass(frozen=True)
 class Credentials:
     """How the IEC logs in: its SSH private key (not the signing key)."""
@@ -211,7 +217,9 @@ def connect(
         user=user,
         port=node.port,
         config=Config(overrides={"load_ssh_configs": False}),
-        connect_timeout=limit,
+        # Paramiko waits this long for the whole negotiation: a little longer than each
+        # step's own limit, so a stalled step fails first and its thread ends by itself.
+        connect_timeout=limit + NEGOTIATION_MARGIN_S,
         connect_kwargs={
             "key_filename": str(credentials.key_filename),
             "look_for_keys": False,
@@ -253,7 +261,8 @@ def _close(conn: Connection, sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     conn.client.close()
     if transport is not None and transport.is_alive():
-        transport.join(5)
+        # The shutdown's end of file ends it; never wait long (a worker is held meanwhile).
+        transport.join(JOIN_S)
     conn.close()
     sock.close()
 

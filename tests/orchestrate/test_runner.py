@@ -701,33 +701,3 @@ def test_a_push_that_outlives_its_period_fails_it_and_holds_up_nobody_else(
     assert {a.error_class for a in store.attempts("vanguardia")} == {"timeout"}
     [overran] = store.events(kinds=("push-overran",))
     assert overran.detail["difusores"] == ["vanguardia"]
-
-
-def test_time_its_hooks_take_at_a_boundary_never_makes_the_next_period_unjudged(
-    store: Store, registry: Registry, drill_election: Election, small_cuts: list[Path],
-    signing_key: Path, tmp_path: Path,
-) -> None:  # fmt: skip
-    source = tmp_path / "source"
-    drop(small_cuts[0], source)
-
-    def pusher(
-        cut: Any, difusores: list[Difusor], *args: Any, on_result: Reporter, **kwargs: Any
-    ) -> list[DifusorResult]:
-        for difusor in difusores:
-            on_result(confirmed(difusor, cut.manifest.cut_id))
-        return []
-
-    def sampling(report: PeriodPushes) -> None:  # a drill samples its hosts: half a period
-        if report.period.index == 0:
-            time.sleep(3.0)
-
-    # 6 s periods, a 4.2 s budget: opened 3 s late by the loop's own doing, the second
-    # period would not be judged; the drill's hooks are the world's time, not the loop's.
-    runner, stop = make_runner(
-        store, registry, drill_election, source, signing_key, tmp_path, Path("/nonexistent"), 2,
-        pusher=pusher, period_s=6.0,
-    )  # fmt: skip
-    runner.on_period_end = [sampling, *runner.on_period_end]
-    runner.run(stop)
-    assert [p.judged for p in store.periods()] == [True, True], timeline(store)
-    assert [v.verdict for v in store.verdicts("uadec")] == ["success"] * 2
