@@ -133,7 +133,7 @@ class NodeOutcome(Protocol):
     @property
     def cut_id(self) -> str: ...
     @property
-    def outcome(self) -> str: ...  # "confirmed" or "failed"
+    def outcome(self) -> str: ...  # "confirmed", "failed" or "untried"
     @property
     def bytes_sent(self) -> int: ...
     @property
@@ -240,8 +240,8 @@ def record_push(store: Store, period: datetime, result: PushOutcome, cut: CutRef
 def _record_attempts(store: Store, period: datetime, result: PushOutcome, cut: CutRef) -> None:
     attempts = []
     for node in result.nodes:
-        if node.attempts == 0 and node.outcome != "confirmed":
-            continue  # never tried (no time left at its turn): the IEC's capacity, no strike
+        if node.outcome == "untried":
+            continue  # no time left at its turn: the IEC's capacity, no strike
         started = datetime.fromisoformat(node.started_at)
         attempt = Attempt(
             difusor=result.difusor,

@@ -119,7 +119,7 @@ class NodeResult:
     difusor: str
     node: str
     cut_id: str
-    outcome: str = "failed"  # "confirmed" or "failed"
+    outcome: str = "failed"  # "confirmed", "failed", or "untried" (no time left at its turn)
     bytes_sent: int = 0
     files_sent: int = 0
     attempts: int = 0
@@ -599,7 +599,7 @@ def push_node(
         left = deadline - time.monotonic()
         if left <= 0:  # picked up after the round's deadline: no attempt can finish
             if not result.attempts:
-                result.error_class = "timeout"
+                result.outcome, result.error_class = "untried", "timeout"
                 result.error = f"{result.node}: no time left in the budget for a first attempt"
             break
         result.attempts += 1

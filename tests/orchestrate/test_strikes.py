@@ -233,7 +233,8 @@ def test_a_node_never_tried_in_a_period_is_the_orchestrators_fault_not_a_strike(
 ) -> None:
     night.open(0)
     result = push_result(night.registry, "uadec", night.cut(0).cut_id, night.start(0), False)
-    untried = replace(result, nodes=[replace(n, attempts=0) for n in result.nodes])
+    untried = replace(result, nodes=[replace(n, outcome="untried", attempts=0)
+                                     for n in result.nodes])  # fmt: skip
     strikes.record_push(night.store, night.start(0), untried, night.cut(0))
     night.close(0)
     assert verdicts(night, "uadec") == ["not-attempted"]

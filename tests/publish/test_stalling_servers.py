@@ -135,5 +135,5 @@ def test_a_node_picked_up_after_the_deadline_is_not_tried(
         result = push_node(
             cut, difusor, difusor.nodes[0], credentials, 60.0, deadline=time.monotonic() - 0.1
         )
-    assert (result.outcome, result.attempts, result.error_class) == ("failed", 0, "timeout")
+    assert (result.outcome, result.attempts, result.error_class) == ("untried", 0, "timeout")
     assert "no time left" in result.error
