@@ -713,14 +713,12 @@ class Runner:
         """The outbox; within ``period``, no action starts once too little of it is left
         for one (a connect timeout and a second): the rest waits for the next period,
         so a slow mail server or suspension target never makes the loop late."""
-        if period is None:
-            outbox.perform_pending(self.store, self.handlers, self.clock.now)
-            return
         reserve = self.credentials.connect_timeout + 1.0
-        outbox.perform_pending(
-            self.store, self.handlers, self.clock.now,
-            keep_going=lambda: self.clock.real_seconds_until(period.end) > reserve,
-        )  # fmt: skip
+
+        def keep_going() -> bool:
+            return period is None or self.clock.real_seconds_until(period.end) > reserve
+
+        outbox.perform_pending(self.store, self.handlers, self.clock.now, keep_going=keep_going)
 
     def _event(self, kind: str, period: datetime | None = None, **detail: Any) -> None:
         with self.store.transaction():
