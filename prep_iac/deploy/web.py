@@ -31,6 +31,9 @@ DATA_MAX_AGE = 30
 SHELL_MAX_AGE = 600
 # Outside the publication tree: a cut replaces "live" every 10 minutes.
 ACME_WEBROOT = "/var/lib/prep-iac/acme"
+# systemd starts nginx again this long after it dies.
+RESTART_SECONDS = 1
+RESTART_DROP_IN = "/etc/systemd/system/nginx.service.d/prep-restart.conf"
 
 
 @deploy("Web publication (nginx)")
@@ -90,6 +93,12 @@ def web(settings: DifusorSettings) -> None:
         ),
         dest=paths.nginx_logrotate,
     )
+    restart = files.put(
+        name="systemd restarts nginx when it dies",
+        src=rendered("nginx-restart.conf.j2", restart_seconds=RESTART_SECONDS),
+        dest=RESTART_DROP_IN,
+    )
+    systemd.daemon_reload(name="systemd reads nginx's drop-in", _if=restart.did_change)
     systemd.service(
         name="nginx running and enabled",
         service=platform.service("nginx"),
