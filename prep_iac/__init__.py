@@ -12,6 +12,7 @@ The package layout is the architecture:
 - ``hostside``     programs that run on difusor hosts (cut activation, watchdog).
 - ``publish``      the IEC side of a push: manifests, signatures, SFTP transfer.
 - ``orchestrate``  periods, the three-strike rule, state, notifications, the IEC's list.
+- ``audit``        clause IV: ``prep-iac audit`` checks a live difusor clause by clause.
 - ``memoria``      the difusor's memoria técnica (clause VI) from its logs; synthetic traffic.
 - ``informe``      the IEC's report of the night from the orchestrator's store.
 - ``testbed``      real difusor test hosts on one machine (netns + systemd-nspawn).
