@@ -387,8 +387,10 @@ def build_registry(scenario: Scenario, bed: Testbed, election: str) -> Registry:
 def deploy_all(
     bed: Testbed, stack: ExitStack, work: Path, iec_key: Path, signing_key: Path,
     scenario: Scenario, progress: Callable[[str], None] = lambda _line: None,
+    parallel: int | None = None,
 ) -> dict[str, Deployed]:  # fmt: skip
-    """Every host of ``bed`` provisioned with the real difusor deploy, in parallel, trusting
+    """Every host of ``bed`` provisioned with the real difusor deploy, ``parallel`` at a time
+    (default all), trusting
     ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``;
     each host as the scenario's difusor it serves, with the drill-scaled age limit
     ((strike limit + 1) × the drill's period) that a real host has in real minutes."""
@@ -417,7 +419,7 @@ def deploy_all(
         deploy_once_more_if_hung(target)
         progress(f"  {target.host.name} deployed in {time.monotonic() - began:.0f} s")
 
-    with ThreadPoolExecutor(max_workers=len(deployed)) as pool:
+    with ThreadPoolExecutor(max_workers=parallel or len(deployed)) as pool:
         for future in [pool.submit(deploy, d) for d in deployed.values()]:
             future.result()
     return deployed
