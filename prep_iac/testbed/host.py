@@ -285,6 +285,21 @@ def nsenter(host: HostState, *cmd: str) -> list[str]:
     return ["nsenter", "-t", pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w", *cmd]
 
 
+# nspawn mounts /proc/sys read-only in a host that does not run its own network
+# (--network-namespace-path is not --private-network to it), though the host has its
+# own namespace: a writable bind of /proc/sys/net lets the host set the sysctls its
+# namespace owns (the deploy's net.* hardening), as a real server does. The rest of
+# /proc/sys (the machine's kernel) stays read-only.
+WRITABLE_NET_SYSCTLS = (
+    "mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net"
+)
+
+
+def open_net_sysctls(host: HostState) -> None:
+    """Let ``host`` write ``/proc/sys/net`` (its own network namespace's sysctls)."""
+    run(nsenter(host, "sh", "-c", WRITABLE_NET_SYSCTLS))
+
+
 def wait_for_ssh(hosts: list[HostState], paths: list[HostPaths], timeout: float) -> None:
     """Wait until every host's sshd answers with its banner; fail naming the late ones."""
     deadline = time.monotonic() + timeout

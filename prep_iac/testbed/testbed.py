@@ -146,6 +146,7 @@ class Testbed:
             state.hosts, [self.paths(h) for h in state.hosts], settings.boot_timeout
         )
         for h in state.hosts:
+            machine_host.open_net_sysctls(h)
             h.phase = Phase.READY
         write_client_files(self.ssh_files, state.name, state.hosts)
         state.phase = Phase.UP

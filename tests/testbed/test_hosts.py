@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from ipaddress import ip_interface
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,26 @@ def test_every_host_runs_systemd_as_pid_1_and_is_running(testbed: Testbed) -> No
         assert state == "running" or (state == "degraded" and failed.strip()), (host.name, failed)
         assert pid1 == "systemd"
         assert hostname == host.name
+
+
+def test_a_host_sets_its_own_network_sysctls_but_not_the_machines_kernel(
+    testbed: Testbed,
+) -> None:
+    first, second = testbed.hosts[0].name, testbed.hosts[1].name
+    key = "/proc/sys/net/ipv4/conf/all/log_martians"
+    before = testbed.ssh(second, f"cat {key}").stdout.strip()
+    machine = Path(key).read_text()
+    wanted = "0" if before == "1" else "1"
+    try:
+        testbed.ssh(first, f"echo {wanted} > {key}")
+        assert testbed.ssh(first, f"cat {key}").stdout.strip() == wanted
+        # The host's own namespace changed, not its neighbour's nor the machine's.
+        assert testbed.ssh(second, f"cat {key}").stdout.strip() == before
+        assert Path(key).read_text() == machine
+    finally:
+        testbed.ssh(first, f"echo {before} > {key}")
+    kernel = testbed.ssh(first, "echo 1 > /proc/sys/kernel/kptr_restrict", check=False)
+    assert kernel.returncode != 0 and "Read-only file system" in kernel.stderr
 
 
 def test_hosts_have_their_own_host_key_and_machine_id(testbed: Testbed) -> None:
