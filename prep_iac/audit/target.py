@@ -119,6 +119,7 @@ class Http:
     tls: bool = False
     source: str | None = None
     port: int | None = None
+    timeout: float = HTTP_TIMEOUT
 
     def get(
         self, path: str, headers: dict[str, str] | None = None
@@ -126,12 +127,12 @@ class Http:
         port = self.port or (443 if self.tls else 80)
         try:
             sock = socket.create_connection(
-                (self.address, port), timeout=HTTP_TIMEOUT,
+                (self.address, port), timeout=self.timeout,
                 source_address=(self.source, 0) if self.source else None,
             )  # fmt: skip
             if self.tls:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-            conn = http.client.HTTPConnection(self.address, port, timeout=HTTP_TIMEOUT)
+            conn = http.client.HTTPConnection(self.address, port, timeout=self.timeout)
             conn.sock = sock
             try:
                 conn.request("GET", path, headers={"Host": self.host, **(headers or {})})
@@ -142,7 +143,8 @@ class Http:
                 conn.close()
         except (OSError, http.client.HTTPException) as exc:
             scheme = "https" if self.tls else "http"
-            raise NotChecked(f"{scheme}://{self.address}{path} no respondió: {exc}") from None
+            # The cause stays attached: the pentest tells a dropped request from a refused one.
+            raise NotChecked(f"{scheme}://{self.address}{path} no respondió: {exc}") from exc
 
 
 class Sftp:
