@@ -53,11 +53,12 @@ def testbed() -> None:
 @name_option
 @click.option("--hosts", "-H", "count", default=2, show_default=True, help="Hosts difusor-1..N.")
 @click.option("--rebuild-image", is_flag=True, help="Rebuild the cached base image first.")
+@click.option("--lan", is_flag=True, help="Also join the hosts to one L2 segment (for VRRP).")
 @reported
-def up(name: str, count: int, rebuild_image: bool) -> None:
+def up(name: str, count: int, rebuild_image: bool, lan: bool) -> None:
     """Create, boot and wait for hosts difusor-1..N."""
     started = time.monotonic()
-    bed = Testbed.up(name, hosts=count, rebuild_image=rebuild_image)
+    bed = Testbed.up(name, hosts=count, rebuild_image=rebuild_image, lan=lan)
     console.print(f"testbed [bold]{name}[/] up in {time.monotonic() - started:.1f} s")
     _print(bed)
     console.print(f"ssh: ssh -F {bed.ssh_config} difusor-1   or   prep-iac testbed ssh difusor-1")
@@ -89,12 +90,13 @@ def list_() -> None:
 
 
 def _print(bed: Testbed) -> None:
-    table = Table("host", "address", "veth", "state", "faults")
+    table = Table("host", "address", "LAN", "veth", "state", "faults")
     table.title = f"testbed {bed.name} (slot {bed.state.slot}, {bed.state.phase})"
     for h in bed.hosts:
         state = "running" if bed.is_running(h.name) else f"stopped ({h.phase})"
         faults = ", ".join(f"{k}: {v}" for k, v in sorted(h.faults.items())) or "-"
-        table.add_row(h.name, str(h.address), h.veth, state, faults)
+        lan = str(h.lan_address) if h.lan_address else "-"
+        table.add_row(h.name, str(h.address), lan, h.veth, state, faults)
     console.print(table)
 
 
@@ -131,14 +133,35 @@ def shape(name: str, host: str, rate: float | None, off: bool) -> None:
 @name_option
 @click.argument("host")
 @click.argument("state", type=click.Choice(["up", "down"]))
+@click.option("--lan", is_flag=True, help="HOST's LAN link instead of its own link.")
 @reported
-def link(name: str, host: str, state: str) -> None:
+def link(name: str, host: str, state: str, lan: bool) -> None:
     """Take HOST's link down, or bring it back up."""
     bed = Testbed.load(name)
-    if state == "down":
-        bed.link_down(host)
+    match (state, lan):
+        case ("down", False):
+            bed.link_down(host)
+        case ("up", False):
+            bed.link_up(host)
+        case ("down", True):
+            bed.lan_down(host)
+        case _:
+            bed.lan_up(host)
+    _print(bed)
+
+
+@testbed.command()
+@name_option
+@click.argument("host")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@reported
+def power(name: str, host: str, state: str) -> None:
+    """Pull HOST's plug (every process killed at once), or boot it again."""
+    bed = Testbed.load(name)
+    if state == "off":
+        bed.power_off(host)
     else:
-        bed.link_up(host)
+        bed.power_on(host)
     _print(bed)
 
 

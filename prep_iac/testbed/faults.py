@@ -1,4 +1,4 @@
-"""Fault injection on a running host: link rate and state, blocked ports,
+"""Fault injection on a running host: link rate and state (its LAN link too), blocked ports,
 stopped services, a full disk and a skewed clock. Each has its undo.
 
 All act from the machine side (``ip``/``tc`` on the veth, ``nft`` in the host's
@@ -53,6 +53,23 @@ def link_down(host: HostState) -> None:
 def link_up(host: HostState) -> None:
     network.set_link(host.veth, up=True)
     host.faults.pop("link", None)
+
+
+def lan_down(host: HostState) -> None:
+    """Take the host's LAN link down (on the bridge's side), as a cut cable would."""
+    network.set_link(_lan_veth(host), up=False)
+    host.faults["lan"] = "down"
+
+
+def lan_up(host: HostState) -> None:
+    network.set_link(_lan_veth(host), up=True)
+    host.faults.pop("lan", None)
+
+
+def _lan_veth(host: HostState) -> str:
+    if host.lan_veth is None:
+        raise TestbedError(f"host {host.name} is not on a LAN")
+    return host.lan_veth
 
 
 def _nft(host: HostState, *args: str, input: str | None = None, check: bool = True) -> str:

@@ -270,6 +270,24 @@ def is_ours(pid: int, host: HostState) -> bool:
     return bool(args) and f"--machine={host.machine}" in args and alive(pid)
 
 
+def kill(host: HostState, timeout: float) -> None:
+    """Kill every process of the host at once (its systemd first: the kernel then kills
+    the rest of its PID namespace), as a power cut would; wait for nspawn to exit."""
+    assert host.pid is not None
+    with contextlib.suppress(TestbedError):
+        os.kill(init_pid(host), signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while alive(host.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(host.pid):
+        os.kill(host.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while alive(host.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(host.pid):
+        raise TestbedError(f"host {host.name}: nspawn {host.pid} outlived SIGKILL for 5 s")
+
+
 def init_pid(host: HostState) -> int:
     """The pid (on the machine) of the host's systemd, for ``nsenter``."""
     if host.pid is None or not is_ours(host.pid, host):

@@ -24,7 +24,9 @@ def of_testbed(
     found = [f"netns {ns}" for ns in network.our_netns(netns_prefix(name))]
     found += [f"veth {v}" for v in veths if network.link_exists(v)]
     if slot is not None and slot in network.guarded_slots():
-        found.append(f"guard route {network.slot_network(slot)}")
+        found.append(f"guard route of slot {slot}")
+    if slot is not None and network.link_exists(network.lan_bridge(slot)):
+        found.append(f"bridge {network.lan_bridge(slot)}")
     found += [f"mount {m}" for m in mounts_under(directory)]
     found += [f"loop device {d}" for d in loop_devices_backed_by(directory)]
     found += [

@@ -5,6 +5,13 @@ holds one slot ``s`` (1-255) and with it 198.18.s.0/24; host ``i`` (1-63) gets
 the /30 198.18.s.4i: the machine side of its veth is .4i+1 and the host is
 .4i+2. The shared apt proxy sits on 198.19.255.1, outside every slot. Hosts get
 a route to the proxy and nothing else: no default route, so no way out.
+
+A testbed made with a LAN also joins every host to one L2 segment, a bridge on
+the machine: 198.19.s.0/24, the bridge (the machine, where visitors come from)
+is .1, host ``i`` is .(4i+1) on its ``lan0`` and floating addresses (VRRP
+between hosts, gratuitous ARP to the machine) are .(4k+3). Addresses .(4i+2) of
+198.19.s.0/24 stay the machine's sources that play the IEC for host ``i``
+(``prep_iac.testbed.difusor``), so the LAN never uses one.
 """
 
 from __future__ import annotations
@@ -20,6 +27,11 @@ TESTBED_RANGE = IPv4Network("198.18.0.0/15")
 MAX_SLOT = 255
 MAX_HOSTS = 63
 HOST_PREFIX = 30
+LAN_PREFIX = 24
+MAX_FLOATING = 63  # .3, .7, ... .251
+# Above the bridge's own (connected) route to the LAN, which must win while it exists.
+LAN_GUARD_METRIC = "4242"
+LAN_INTERFACE = "lan0"
 NETNS_DIR = Path("/run/netns")
 
 
@@ -45,6 +57,85 @@ def host_link(slot: int, index: int) -> Link:
     base = int(slot_network(slot).network_address) + 4 * index
     network = IPv4Network((base, HOST_PREFIX))
     return Link(network, IPv4Address(base + 1), IPv4Address(base + 2))
+
+
+def lan_network(slot: int) -> IPv4Network:
+    """The LAN of the testbed in ``slot``: 198.19.s.0/24 (198.19.255.0 is the proxy's)."""
+    slot_network(slot)
+    if slot == MAX_SLOT:
+        raise TestbedError(f"slot {slot}: its LAN would be the apt proxy's 198.19.255.0/24")
+    return IPv4Network(f"198.19.{slot}.0/{LAN_PREFIX}")
+
+
+def lan_link(slot: int, index: int) -> Link:
+    """Host ``index``'s address on the testbed's LAN, and the machine's (the bridge)."""
+    host_link(slot, index)  # validates the index
+    network = lan_network(slot)
+    base = int(network.network_address)
+    return Link(network, IPv4Address(base + 1), IPv4Address(base + 4 * index + 1))
+
+
+def floating_address(slot: int, number: int = 0) -> IPv4Address:
+    """The ``number``-th address of the LAN left for floating addresses."""
+    if not 0 <= number < MAX_FLOATING:
+        raise TestbedError(f"floating address {number}: expected 0..{MAX_FLOATING - 1}")
+    return IPv4Address(int(lan_network(slot).network_address) + 4 * number + 3)
+
+
+def lan_bridge(slot: int) -> str:
+    return f"pi{slot}lan"
+
+
+def create_lan(slot: int) -> None:
+    """The testbed's bridge with the machine's LAN address, guarded like the slot."""
+    bridge = lan_bridge(slot)
+    link = lan_link(slot, 1)
+    if not link_exists(bridge):
+        # No STP: ports forward at once; a bridge of veths has no loops.
+        run(["ip", "link", "add", bridge, "type", "bridge", "stp_state", "0"])
+    run(["ip", "addr", "replace", f"{link.gateway}/{LAN_PREFIX}", "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
+    run(["ip", "route", "replace", "unreachable", _lan_guard(slot), "proto", GUARD_PROTO,
+         "metric", LAN_GUARD_METRIC])  # fmt: skip
+
+
+def join_lan(netns: str, veth: str, slot: int, index: int) -> None:
+    """Plug host ``index`` (in ``netns``) into the LAN: ``lan0`` inside, ``veth`` on the bridge."""
+    link = lan_link(slot, index)
+    if not link_exists(veth):
+        run(
+            [
+                "ip",
+                "link",
+                "add",
+                veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                LAN_INTERFACE,
+                "netns",
+                netns,
+            ]
+        )
+    run(["ip", "link", "set", veth, "master", lan_bridge(slot)])
+    run(["ip", "link", "set", veth, "up"])
+    address = f"{link.address}/{LAN_PREFIX}"
+    run(in_netns(netns, "ip", "addr", "replace", address, "dev", LAN_INTERFACE))
+    run(in_netns(netns, "ip", "link", "set", LAN_INTERFACE, "up"))
+
+
+def destroy_lan(slot: int) -> None:
+    bridge = lan_bridge(slot)
+    if link_exists(bridge):
+        run(["ip", "link", "del", bridge], check=False)
+    guard = ["unreachable", _lan_guard(slot), "proto", GUARD_PROTO, "metric", LAN_GUARD_METRIC]
+    run(["ip", "route", "del", *guard], check=False)  # absent when the LAN never was
+
+
+def _lan_guard(slot: int) -> str:
+    # Nothing of the LAN may leave by the default route when the bridge is gone.
+    return f"198.19.{slot}.0/24"
 
 
 def require_testbed_address(address: str | IPv4Address) -> IPv4Address:
@@ -144,9 +235,13 @@ def guarded_slots() -> list[int]:
 
 
 def unguard(slot: int) -> None:
-    if slot in guarded_slots():
-        net = str(slot_network(slot))
-        run(["ip", "route", "del", "unreachable", net, "proto", GUARD_PROTO])
+    """Remove the slot's guard route, and its LAN (bridge and guard) if it had one."""
+    out = run(["ip", "-4", "route", "show", "type", "unreachable", "proto", GUARD_PROTO]).stdout
+    present = {line.split()[1] for line in out.splitlines() if line.split()[1:]}
+    if str(slot_network(slot)) in present:
+        run(["ip", "route", "del", "unreachable", str(slot_network(slot)), "proto", GUARD_PROTO])
+    if _lan_guard(slot) in present:
+        destroy_lan(slot)
 
 
 def set_link(veth: str, up: bool) -> None:

@@ -45,6 +45,8 @@ class HostState(BaseModel):
     netns: str
     veth: str = Field(max_length=15)
     machine: str
+    lan_address: IPv4Address | None = Field(default=None, description="On the testbed's LAN.")
+    lan_veth: str | None = Field(default=None, max_length=15)
     pid: int | None = None
     cgroup: Path | None = Field(default=None, description="Memory cgroup, for measuring.")
     cgroups: list[Path] = Field(
@@ -66,6 +68,7 @@ class TestbedState(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     image: Path | None = None
     phase: Phase = Phase.PLANNED
+    lan: bool = Field(default=False, description="Hosts share an L2 segment (a bridge).")
     hosts: list[HostState] = Field(default_factory=list)
 
     def host(self, name: str) -> HostState:

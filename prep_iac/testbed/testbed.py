@@ -10,6 +10,10 @@ them down.
     bed.shape("difusor-2")            # the calls' 10 Mbit/s
     bed.link_down("difusor-3")
     bed.down()
+
+With ``lan=True`` the hosts also share one L2 segment (``lan0``, a bridge on the
+machine) with room for floating addresses (``bed.floating_address()``), as two
+nodes of a difusor behind VRRP have.
 """
 
 from __future__ import annotations
@@ -71,8 +75,11 @@ class Testbed:
         hosts: int = 2,
         settings: TestbedSettings | None = None,
         rebuild_image: bool = False,
+        lan: bool = False,
     ) -> Testbed:
         """Create ``hosts`` hosts ``difusor-1..N``, boot them and wait for sshd.
+
+        ``lan``: also join every host to the testbed's LAN (see the module's doc).
 
         On failure everything created so far is torn down before the error is raised;
         if the process is killed instead, ``Testbed.teardown(name)`` undoes it.
@@ -83,7 +90,7 @@ class Testbed:
             raise TestbedError(f"--hosts {hosts}: expected 1..{network.MAX_HOSTS}")
         preflight.require()
         rootfs = image.ensure(settings, rebuild=rebuild_image)
-        bed = cls(cls._plan(name, hosts, settings, rootfs), settings)
+        bed = cls(cls._plan(name, hosts, settings, rootfs, lan), settings)
         try:
             bed._create()
         except BaseException:
@@ -92,7 +99,9 @@ class Testbed:
         return bed
 
     @classmethod
-    def _plan(cls, name: str, hosts: int, settings: TestbedSettings, rootfs: Path) -> TestbedState:
+    def _plan(
+        cls, name: str, hosts: int, settings: TestbedSettings, rootfs: Path, lan: bool = False
+    ) -> TestbedState:
         """Take a slot and record every name the testbed will use, before creating any."""
         with locked(settings.run_dir / "slots.lock"):
             if state_dir(settings.state_root, name).exists():
@@ -101,10 +110,11 @@ class Testbed:
                     f"run 'prep-iac testbed down --name {name}' first"
                 )
             slot = network.free_slot({s.slot for s in all_states(settings.state_root)})
-            state = TestbedState(name=name, slot=slot, image=rootfs)
+            state = TestbedState(name=name, slot=slot, image=rootfs, lan=lan)
             for index in range(1, hosts + 1):
                 link = network.host_link(slot, index)
                 host_name = f"difusor-{index}"
+                lan_link = network.lan_link(slot, index) if lan else None
                 state.hosts.append(
                     HostState(
                         name=host_name,
@@ -115,6 +125,8 @@ class Testbed:
                         netns=f"{netns_prefix(name)}{host_name}",
                         veth=f"pi{slot}h{index}",
                         machine=f"{name}.{host_name}",
+                        lan_address=lan_link.address if lan_link else None,
+                        lan_veth=f"pi{slot}l{index}" if lan_link else None,
                     )
                 )
             save(settings.state_root, state)
@@ -126,9 +138,13 @@ class Testbed:
         network.guard(state.slot)
         proxy.acquire(settings, state.name)
         public_key = generate_admin_key(self.ssh_files, f"prep-iac-testbed-{state.name}")
+        if state.lan:
+            network.create_lan(state.slot)
         for h in state.hosts:
             link = network.host_link(state.slot, h.index)
             network.create(h.netns, h.veth, link, settings.proxy_address)
+            if h.lan_veth:
+                network.join_lan(h.netns, h.lan_veth, state.slot, h.index)
             h.phase = Phase.NETWORK
             self._save()
             paths = self.paths(h)
@@ -180,6 +196,10 @@ class Testbed:
             run(["ip", "netns", "del", ns])
         for h in hosts:
             network.destroy(h.netns, h.veth)
+            if h.lan_veth and network.link_exists(h.lan_veth):
+                run(["ip", "link", "del", h.lan_veth], check=False)
+        if state is not None and state.slot < network.MAX_SLOT:
+            network.destroy_lan(state.slot)
         held = {s.slot for s in all_states(settings.state_root) if s.name != name}
         for slot in network.guarded_slots():
             # Ours, or an orphan whose testbed lost its state: no live testbed holds it.
@@ -284,6 +304,19 @@ class Testbed:
                     total += int(line.split()[1]) * 1024
         return total
 
+    def floating_address(self, number: int = 0) -> str:
+        """An address of the testbed's LAN that no host has: for VRRP to float."""
+        if not self.state.lan:
+            raise TestbedError(f"testbed '{self.name}' has no LAN (made without lan=True)")
+        return str(network.floating_address(self.state.slot, number))
+
+    def lan_address(self, name: str) -> str:
+        """Host ``name``'s own address on the testbed's LAN."""
+        h = self.host(name)
+        if h.lan_address is None:
+            raise TestbedError(f"host {name} of testbed '{self.name}' is not on a LAN")
+        return str(h.lan_address)
+
     def memory_cgroup(self, name: str) -> int:
         """Bytes charged to the host's memory cgroup (includes page cache it first read)."""
         h = self.host(name)
@@ -336,6 +369,42 @@ class Testbed:
     def link_up(self, name: str) -> None:
         with self._changing(name) as h:
             faults.link_up(h)
+
+    def lan_down(self, name: str) -> None:
+        """Cut host ``name``'s LAN cable (its link to the other hosts and the visitors)."""
+        with self._changing(name) as h:
+            faults.lan_down(h)
+
+    def lan_up(self, name: str) -> None:
+        with self._changing(name) as h:
+            faults.lan_up(h)
+
+    def power_off(self, name: str) -> None:
+        """Pull host ``name``'s plug: every process of it killed at once, no shutdown.
+
+        Its disk, addresses and links stay; ``power_on`` boots it again.
+        """
+        with self._changing(name) as h:
+            if h.pid is None or not machine_host.is_ours(h.pid, h):
+                raise TestbedError(f"host {name} is not running")
+            machine_host.kill(h, timeout=self.settings.stop_timeout)
+            h.pid = None
+            h.faults["power"] = "off"
+
+    def power_on(self, name: str) -> None:
+        """Boot host ``name`` again after ``power_off`` and wait for its sshd."""
+        with self._changing(name) as h:
+            if h.pid is not None and machine_host.is_ours(h.pid, h):
+                raise TestbedError(f"host {name} is running already")
+            for group in [*h.cgroups, *([h.cgroup] if h.cgroup else [])]:
+                machine_host.remove_cgroup(group)  # the last boot's tree, empty since
+            h.cgroup = machine_host.memory_cgroup(h.machine)
+            h.cgroups = machine_host.host_cgroups(h.machine)
+            h.pid = machine_host.start(self.paths(h), h)
+            self._save()  # a crash from here on still finds the new nspawn
+            machine_host.wait_for_ssh([h], [self.paths(h)], self.settings.boot_timeout)
+            machine_host.open_net_sysctls(h)
+            h.faults.pop("power", None)
 
     def block_port(self, name: str, port: int, proto: str = "tcp") -> None:
         with self._changing(name) as h:

@@ -55,3 +55,34 @@ def test_names_that_cannot_be_part_of_paths_and_namespaces_are_refused(name: str
 
 def test_interface_names_fit_the_kernel_limit_at_the_largest_slot_and_host() -> None:
     assert len(f"pi{MAX_SLOT}h{MAX_HOSTS}") <= 15
+
+
+def test_lan_addresses_never_meet_the_iec_sources_or_each_other() -> None:
+    """The LAN shares 198.19.s.0/24 with the machine's IEC sources (.4i+2): the hosts
+    (.4i+1), the bridge (.1) and the floating addresses (.4k+3) never take one."""
+    from prep_iac.testbed.difusor import iec_source_for
+    from prep_iac.testbed.network import MAX_FLOATING, floating_address, lan_link, lan_network
+    from prep_iac.testbed.state import HostState
+
+    for slot in range(1, MAX_SLOT):
+        iec = set()
+        for index in range(1, MAX_HOSTS + 1):
+            link = host_link(slot, index)
+            state = HostState(name="h", index=index, address=link.address, gateway=link.gateway,
+                              prefix=30, netns="n", veth="v", machine="m")  # fmt: skip
+            iec.add(ipaddress.IPv4Address(iec_source_for(state)))
+        lan = [lan_link(slot, i).address for i in range(1, MAX_HOSTS + 1)]
+        floating = [floating_address(slot, k) for k in range(MAX_FLOATING)]
+        bridge = lan_link(slot, 1).gateway
+        used = [bridge, *lan, *floating]
+        assert len(set(used)) == len(used)
+        assert not set(used) & iec
+        usable = set(lan_network(slot).hosts())
+        assert set(used) <= usable and lan_network(slot).subnet_of(TESTBED_RANGE)
+
+
+def test_the_last_slot_has_no_lan_it_would_be_the_proxys() -> None:
+    from prep_iac.testbed.network import lan_network
+
+    with pytest.raises(TestbedError, match="apt proxy"):
+        lan_network(MAX_SLOT)
