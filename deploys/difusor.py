@@ -13,6 +13,7 @@ from pyinfra.context import host
 from prep_iac.deploy.baseline import baseline
 from prep_iac.deploy.events import event_hook
 from prep_iac.deploy.firewall import firewall
+from prep_iac.deploy.ha import high_availability
 from prep_iac.deploy.hardening import hardening
 from prep_iac.deploy.hardware import hardware_check
 from prep_iac.deploy.ids import ids
@@ -39,4 +40,5 @@ web(settings=settings)
 ids(settings=settings)
 ups(settings=settings)
 firewall(settings=settings)
+high_availability(settings=settings)
 integrity(settings=settings)

@@ -27,7 +27,12 @@ ups_mode = "none"
 # Who hears about failed upgrades and, later, IDS alerts.
 notify_emails: list[str] = []
 
-# Other nodes of the same difusor (clause II.a, high availability).
+# Other nodes of the same difusor (clause II.a, high availability): the IEC
+# pushes to each. With ha_address (the floating address visitors reach, on the
+# link the nodes share; ha_peers are then the others' addresses on that link),
+# keepalived keeps it on one fit node (prep_iac/deploy/ha.py). Also: ha_priority
+# (100), ha_router_id (51), ha_advert_seconds (1; below 1 is VRRPv3, without
+# authentication), ha_password (VRRPv2's, 4-8 characters, the same on every node).
 ha_peers: list[str] = []
 
 # Clause II.c minimums are enforced; only test hosts may set this.

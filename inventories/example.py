@@ -3,7 +3,15 @@
 Addresses are documentation ranges and the keys are placeholders (an all-zero
 Ed25519 key that no one holds): copy this file, put in the difusor's real
 values and run ``pyinfra -y inventories/<copy>.py deploys/difusor.py``.
+
+The two nodes share one network: visitors reach the floating address
+203.0.113.20 (``prep.difusor.example`` resolves to it), which keepalived keeps
+on the node fit to serve; the IEC pushes to each node's own address. VRRP's
+password comes from the environment (``PREP_IAC_HA_PASSWORD``, 4-8 characters,
+the same for both nodes); never write it in this file.
 """
+
+import os
 
 PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -27,5 +35,7 @@ difusores = (
         "ups_mode": "netclient",
         "ups_server": "ups.difusor.example",
         "notify_emails": ["noc@difusor.example"],
+        "ha_address": "203.0.113.20",
+        "ha_password": os.environ.get("PREP_IAC_HA_PASSWORD", "cambiame"),
     },
 )

@@ -14,6 +14,8 @@ The ruleset (``templates/nftables.conf.j2``) owns one table, ``inet prep``:
 - HTTP/HTTPS are open, with per-source meters: new connections above
   ``new_connections_per_second`` drop (SYN floods, with kernel SYN cookies as
   the backstop), more than ``max_connections_per_source`` concurrent get a reset;
+- with a floating address (``ha.py``): VRRP and the HA monitor's port from the
+  peers only;
 - anything else is logged (at most 10 lines a minute) and dropped.
 
 The file is checked with ``nft -c -f`` on the host and loaded with ``nft -f``
@@ -28,6 +30,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.operations import systemd
 
+from prep_iac.deploy.ha import HEALTH_PORT
 from prep_iac.deploy.operations import nftables
 from prep_iac.deploy.platform import platform_for
 from prep_iac.deploy.settings import DifusorSettings, IPNetwork
@@ -81,6 +84,8 @@ def firewall(settings: DifusorSettings) -> None:
         new_per_second=settings.new_connections_per_second,
         new_burst=settings.new_connections_per_second * 2,
         max_conn=settings.max_connections_per_source,
+        ha_peers=[str(p) for p in settings.ha_peers] if settings.ha_address else [],
+        ha_health_port=HEALTH_PORT,
     )
     # Enabled only: starting the unit would flush and reload what is loaded already.
     systemd.service(

@@ -74,6 +74,7 @@ DEBIAN = Platform(
         "mdadm": "mdadm",
         "smartd": "smartmontools",
         "btrfs": "btrfs-progs",
+        "keepalived": "keepalived",
     },
     services={
         "ssh": "ssh",
@@ -89,6 +90,7 @@ DEBIAN = Platform(
         "nut_driver": "nut-driver.target",
         "smartd": "smartmontools",
         "mdmonitor": "mdmonitor",
+        "keepalived": "keepalived",
     },
     paths=Paths(
         nologin="/usr/sbin/nologin",

@@ -258,7 +258,41 @@ class DifusorSettings(BaseModel):
         default=None, pattern=r"^[A-Za-z0-9_.-]{1,15}$", description="Suricata's (default route)."
     )
     ha_peers: list[IPv4Address | IPv6Address] = Field(
-        description="Other nodes of this difusor (clause II.a)."
+        description="Other nodes of this difusor (clause II.a), by their address on the link"
+        " they share (where VRRP runs when ha_address is set)."
+    )
+    ha_address: IPv4Address | None = Field(
+        default=None,
+        description="The floating address visitors reach: held by one node at a time (VRRP).",
+    )
+    ha_interface: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,15}$",
+        description="VRRP's interface (default: the one whose network holds ha_address).",
+    )
+    ha_priority: int = Field(
+        default=100,
+        ge=1,
+        le=254,
+        description="Higher holds the address; between equals, who has it keeps it.",
+    )
+    ha_router_id: int = Field(
+        default=51, ge=1, le=255, description="VRRP router id: the same on every node of the link."
+    )
+    ha_advert_seconds: float = Field(
+        default=1,
+        ge=0.05,
+        le=255,
+        description="VRRP advertisement interval: whole seconds (VRRPv2, authenticated) or below"
+        " 1 s (VRRPv3, which has no authentication: the firewall admits only the peers).",
+    )
+    ha_password: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._~+-]{4,8}$",
+        description="VRRPv2's authentication, the same on every node (VRRP carries at most 8).",
+    )
+    ha_reserve_mib: int = Field(
+        default=256, ge=0, description="Free space below which a node yields the address."
     )
     force_below_minimums: bool = Field(
         description="Deploy on a host below clause II.c (testbeds only)."
@@ -276,11 +310,42 @@ class DifusorSettings(BaseModel):
             problems.append((("ups_driver",), None, "the NUT driver when ups_mode is 'standalone'"))
         if self.ups_mode == "standalone" and not self.ups_password:
             problems.append((("ups_password",), None, "upsmon's password with a standalone UPS"))
+        problems += self._ha_problems()
         if self.sftp_user == self.admin_user:
             expected = f"a user other than admin_user {self.admin_user!r}"
             problems.append((("sftp_user",), self.sftp_user, expected))
         fail_fields(type(self).__name__, problems)
         return self
+
+    def _ha_problems(self) -> list[tuple[Loc, object, str]]:
+        if self.ha_address is None:
+            return []
+        problems: list[tuple[Loc, object, str]] = []
+        if not self.ha_peers:
+            expected = "the other nodes' addresses when ha_address is set"
+            problems.append((("ha_peers",), [], expected))
+        for index, peer in enumerate(self.ha_peers):
+            if peer == self.ha_address:
+                expected = "a node's own address, not ha_address"
+                problems.append((("ha_peers", index), str(peer), expected))
+            elif peer.version != 4:
+                problems.append((("ha_peers", index), str(peer), "IPv4, as ha_address is"))
+        if self.vrrp_version == 2:
+            if self.ha_advert_seconds != int(self.ha_advert_seconds):
+                expected = "whole seconds (1-255), or below 1 s for VRRPv3"
+                problems.append((("ha_advert_seconds",), self.ha_advert_seconds, expected))
+            if self.ha_password is None:
+                expected = "VRRPv2's password (4-8 of A-Za-z0-9._~+-), the same on every node"
+                problems.append((("ha_password",), None, expected))
+        elif self.ha_password is not None:
+            expected = "unset: VRRPv3 (ha_advert_seconds below 1) has no authentication"
+            problems.append((("ha_password",), "(set)", expected))
+        return problems
+
+    @property
+    def vrrp_version(self) -> int:
+        """VRRPv2 (authenticated, whole seconds) unless the adverts are sub-second."""
+        return 2 if self.ha_advert_seconds >= 1 else 3
 
     @property
     def tls(self) -> bool:

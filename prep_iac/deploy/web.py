@@ -19,6 +19,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.operations import files, systemd
 
+from prep_iac.deploy.ha import HEALTH_PORT
 from prep_iac.deploy.operations.files import validated_template
 from prep_iac.deploy.platform import platform_for
 from prep_iac.deploy.rendering import rendered
@@ -83,6 +84,7 @@ def web(settings: DifusorSettings) -> None:
         tls=settings.tls,
         tls_certificate=settings.tls_certificate,
         tls_key=settings.tls_key,
+        ha_health_port=HEALTH_PORT if settings.ha_address else None,
     )
     files.put(
         name=f"Access logs kept {settings.access_log_retention_days} days",

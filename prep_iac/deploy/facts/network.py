@@ -38,3 +38,27 @@ class PrimaryInterface(FactBase[Interface | None]):
         name = names[0]
         found = [a[3].split("/")[0] for a in addresses if len(a) > 3 and a[1] == name]
         return Interface(name=name, addresses=found)
+
+
+class Ipv4Interfaces(FactBase[list[tuple[str, str]]]):
+    """
+    Returns every IPv4 address configured on the host with its interface, as
+    ``(interface, address/prefix)``, floating addresses included.
+
+    .. code:: python
+
+        [("eth0", "198.51.100.7/24"), ("lan0", "192.0.2.11/25")]
+    """
+
+    @override
+    def command(self) -> str:
+        return "ip -o -4 addr show"
+
+    @override
+    def process(self, output: list[str]) -> list[tuple[str, str]]:
+        found = []
+        for line in output:
+            fields = line.split()
+            if "inet" in fields and len(fields) > fields.index("inet") + 1:
+                found.append((fields[1].split("@")[0], fields[fields.index("inet") + 1]))
+        return found
