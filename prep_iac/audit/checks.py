@@ -35,6 +35,7 @@ from prep_iac.deploy.facts.storage import (
     SmartDevices,
     ZpoolStatus,
 )
+from prep_iac.deploy.ha import STATE_FILE as HA_STATE
 from prep_iac.deploy.hardware import GB, shortfalls
 from prep_iac.deploy.ids import MODSECURITY_AUDIT_LOG
 from prep_iac.deploy.integrity import AIDE_DATABASE
@@ -325,9 +326,30 @@ def sftp_confined(p: Probe) -> Observation:
 @check("ALTA-DISPONIBILIDAD")
 def high_availability(p: Probe) -> Observation:
     peers = [str(peer) for peer in p.target.peers]
-    if peers:
-        return verdict(True, f"otros nodos del difusor: {', '.join(peers)}")
-    return verdict(False, "un solo servidor: ningún otro nodo recibe los cortes")
+    settings = p.target.settings
+    floating = settings.ha_address if settings else None
+    if not peers:
+        return verdict(False, "un solo servidor: ningún otro nodo recibe los cortes")
+    evidence = [f"otros nodos del difusor: {', '.join(peers)}"]
+    if floating is None:
+        return verdict(False, *evidence, "sin dirección flotante (ha_address): los visitantes"
+                       " llegan a un solo nodo y nada los lleva al otro si cae")  # fmt: skip
+    problems = []
+    for unit in ("keepalived", "prep-ha-monitor"):
+        state = p.shell.run(f"systemctl is-active {unit}").stdout.strip() or "?"
+        evidence.append(f"{unit}: {state}")
+        if state != "active":
+            problems.append(f"{unit} no está activo")
+    held = f" {floating}/" in p.shell.output("ip -o -4 addr show")
+    evidence.append(f"{floating} {'en este nodo' if held else 'en otro nodo'}")
+    try:
+        seen = json.loads(p.shell.output(f"cat {HA_STATE}"))
+        evidence.append(f"veredicto del monitor: {seen.get('reason')} (desde {seen.get('since')})")
+        if seen.get("fault"):
+            problems.append("el monitor puso el nodo en falla: no sirve la publicación")
+    except (NotChecked, ValueError) as exc:
+        problems.append(f"sin el veredicto del monitor ({HA_STATE}): {exc}")
+    return verdict(not problems, *evidence, *problems)
 
 
 # --- Infrastructure (clause II.b-e), from the shell ------------------------------------------

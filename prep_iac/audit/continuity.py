@@ -11,7 +11,9 @@ thing on the host and measures, with a visitor polling the page every
   ``FULL_S``: the publication must go on being served meanwhile;
 - ``RELOJ``: the host's clock against the auditor's: a skew is reported;
 - ``NODO-CAIDO``: with two or more nodes in the inventory, nginx stopped on
-  one: every other node must go on serving the same cut;
+  one: every other node must go on serving the same cut, and with a floating
+  address (``ha_address``) a visitor on it must miss the page for at most
+  ``MAX_FAILOVER_S`` (clause II.a), the cut never going back;
 - ``REINICIO`` (only with ``reboot``): the host rebooted: serving again, the
   same cut live, and how long it took.
 
@@ -23,15 +25,18 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
 from prep_iac.audit.controls import Status
+from prep_iac.audit.failover import Visitor
 from prep_iac.audit.target import Http, NotChecked, Shell, Target, admin_shell
 
 POLL_S = 0.05
 FULL_S = 5.0
+MAX_FAILOVER_S = 4.0  # keepalived's defaults: 3 adverts of 1 s missed, and the skew
 MAX_CLOCK_OFFSET_S = 1.0
 REBOOT_WAIT_S = 600.0
 FILLER = "/var/tmp/prep-iac-continuity.fill"  # noqa: S108 (a path on the host)
@@ -182,6 +187,13 @@ def node_down(target: Target, shell: Shell, others: list[Target], cut: str) -> S
         step.evidence.append("el inventario tiene un solo nodo")
         return step
     polls = [Poll(http_of(other), cut) for other in others]
+    floating = target.settings.ha_address if target.settings else None
+    visitor = (
+        Visitor(replace(http_of(target), address=str(floating)), limit_s=FULL_S + 30)
+        if floating else None
+    )  # fmt: skip
+    if visitor:
+        visitor.start()
     stopped = time.monotonic()
     try:
         shell.output("systemctl stop nginx")
@@ -192,6 +204,18 @@ def node_down(target: Target, shell: Shell, others: list[Target], cut: str) -> S
             time.sleep(POLL_S)
     finally:
         shell.run("systemctl start nginx")
+        if visitor:
+            visitor.stop()
+    if visitor and floating:
+        seen = visitor.gaps(stopped, stopped + FULL_S)
+        step.evidence.append(f"dirección flotante {floating}: {seen.summary()}")
+        if seen.longest_s > MAX_FAILOVER_S or seen.went_back:
+            step.status = Status.FAIL
+            step.evidence.append(
+                f"la dirección flotante no pasó a otro nodo en {MAX_FAILOVER_S:.0f} s"
+                if seen.longest_s > MAX_FAILOVER_S
+                else "el corte servido retrocedió"
+            )
     back = Poll(http_of(target), cut).until_served(stopped, 60)
     step.recovery_s = back
     step.requests = "; ".join(
