@@ -75,6 +75,7 @@ from prep_iac.publish.push import Credentials, DifusorResult, push_many
 from prep_iac.publish.signing import generate_signing_key
 from prep_iac.testbed import Testbed
 from prep_iac.testbed.difusor import Deployed, DeployFailed, DeployHung, difusor_on, make_key
+from prep_iac.testbed.ha import failover, ha_data
 from prep_iac.testbed.host import HOST_KEY
 from prep_iac.testbed.state import HostState
 
@@ -97,6 +98,9 @@ class DrillDifusor(BaseModel):
     id: str
     legal_name: str
     hosts: list[int] = Field(min_length=1, description="Testbed host numbers, one per node.")
+    floating: bool = Field(
+        default=False, description="Its nodes share a floating address (keepalived, VRRP)."
+    )
 
 
 class Fault(BaseModel):
@@ -117,6 +121,20 @@ class Fault(BaseModel):
         return self.start <= index < self.start + self.periods
 
 
+class DrillFailover(BaseModel):
+    """The node of a floating-address difusor that holds the address fails right after
+    period ``period``'s push, with a visitor on the address, and is mended before the
+    next period opens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    difusor: str
+    period: int = Field(ge=0)
+    kind: Literal["power", "nginx", "link"] = "power"
+    observe_s: float = Field(default=4.0, gt=0)
+    max_gap_s: float = Field(default=4.0, gt=0, description="Clause II.a: keepalived's defaults.")
+
+
 class Scenario(BaseModel):
     """A drill: difusores on testbed hosts, a compressed night and faults by period."""
 
@@ -134,6 +152,7 @@ class Scenario(BaseModel):
     close_at: int | None = Field(
         default=None, ge=1, description="The period whose cut is the PREP's last (then closed)."
     )
+    failover: DrillFailover | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Scenario:
@@ -151,6 +170,15 @@ class Scenario(BaseModel):
                 raise ValueError(f"fault on unknown difusor {fault.difusor!r}")
         if self.close_at is not None and self.close_at >= self.periods:
             raise ValueError(f"close_at {self.close_at} is not before the last period")
+        if self.failover is not None:
+            floating = {d.id for d in self.difusores if d.floating and len(d.hosts) > 1}
+            if self.failover.difusor not in floating:
+                raise ValueError(
+                    f"failover on {self.failover.difusor!r}: not a difusor of two or more"
+                    f" nodes with a floating address ({sorted(floating) or 'none'})"
+                )
+            if self.failover.period >= self.periods:
+                raise ValueError(f"failover at period {self.failover.period}: past the night")
         unknown = set(self.expect_disabled) - ids
         if unknown:
             raise ValueError(f"expect_disabled names unknown difusores {sorted(unknown)}")
@@ -159,6 +187,11 @@ class Scenario(BaseModel):
     @property
     def host_count(self) -> int:
         return sum(len(d.hosts) for d in self.difusores)
+
+    @property
+    def lan(self) -> bool:
+        """Whether the testbed needs its LAN (some difusor has a floating address)."""
+        return any(d.floating for d in self.difusores)
 
     def difusor_faults(self) -> list[Fault]:
         return [f for f in self.faults if f.difusor is not None]
@@ -209,6 +242,7 @@ class DrillResult:
     timings: dict[str, float] = field(default_factory=dict)
     served: dict[str, dict[str, str]] = field(default_factory=dict)
     mail: dict[str, Any] = field(default_factory=dict)
+    failover: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -223,6 +257,7 @@ class DrillResult:
             "states": self.states,
             "served": self.served,
             "mail": self.mail,
+            "failover": self.failover,
             "timings": self.timings,
             "faults": [f.model_dump() for f in self.scenario.faults],
         }
@@ -387,17 +422,22 @@ def build_registry(scenario: Scenario, bed: Testbed, election: str) -> Registry:
 def deploy_all(
     bed: Testbed, stack: ExitStack, work: Path, iec_key: Path, signing_key: Path,
     scenario: Scenario, progress: Callable[[str], None] = lambda _line: None,
-    parallel: int | None = None,
+    parallel: int | None = None, ha_advert_s: float = 1.0,
 ) -> dict[str, Deployed]:  # fmt: skip
     """Every host of ``bed`` provisioned with the real difusor deploy, ``parallel`` at a time
     (default all), trusting
     ``iec_key`` from the machine's end of each link and cuts signed by ``signing_key``;
     each host as the scenario's difusor it serves, with the drill-scaled age limit
-    ((strike limit + 1) × the drill's period) that a real host has in real minutes."""
+    ((strike limit + 1) × the drill's period) that a real host has in real minutes. The
+    nodes of a difusor with a floating address advertise every ``ha_advert_s``."""
     difusor_of = {f"difusor-{h}": d.id for d in scenario.difusores for h in d.hosts}
     election = load_election(scenario.election)
     max_age = round((election.strike_limit + 1) * scenario.period_seconds)
     project = project_root()
+    floating: dict[str, dict[str, Any]] = {}
+    for entry in scenario.difusores:
+        if entry.floating:
+            floating.update(ha_data(bed, [f"difusor-{h}" for h in entry.hosts], ha_advert_s))
     deployed: dict[str, Deployed] = {}
     for host in bed.hosts:
         place = work / "deploy" / host.name
@@ -411,6 +451,13 @@ def deploy_all(
             difusor_id=difusor_of[host.name],
             difusor_name=f"Difusor del simulacro {host.index}",
             publication_max_age_seconds=max_age,
+            # Its peers (of the same difusor) are in the inventory too: the deploy checks them.
+            peers={
+                other: floating[other]
+                for other, of in difusor_of.items()
+                if other != host.name and other in floating and of == difusor_of[host.name]
+            },
+            **floating.get(host.name, {}),
         )
         deployed[host.name] = target
     began = time.monotonic()
@@ -540,7 +587,7 @@ def run_drill(
     )
     generating.start()
     progress(f"testbed '{name}': {scenario.host_count} hosts")
-    bed = Testbed.up(name, hosts=scenario.host_count)
+    bed = Testbed.up(name, hosts=scenario.host_count, lan=scenario.lan)
     try:
         with ExitStack() as stack:
             result.timings["testbed_up_s"] = round(time.monotonic() - began, 1)
@@ -596,9 +643,17 @@ def _night(
         if period.index == scenario.close_at:  # the PREP's last cut: it closes
             (source / f"{cut.name}{FINAL_MARKER}").touch()
 
+    failing: list[threading.Thread] = []
+
     def done(report: PeriodPushes) -> None:
         recorder(report)
         recorder.sample(report.period.index, faults.links_down())
+        if scenario.failover and report.period.index == scenario.failover.period:
+            # In a thread: the night goes on; it is over before the next period opens.
+            failing.append(threading.Thread(
+                target=_failover, args=(scenario.failover, bed, nodes, result), daemon=True
+            ))  # fmt: skip
+            failing[-1].start()
         failed = sorted(r.difusor for r in report.results if not r.ok)
         progress(f"period {report.period.index:2d} cut {report.cut_id}: failed {failed or '-'}")
         if report.period.index >= scenario.periods - 1:
@@ -622,6 +677,8 @@ def _night(
         mark = time.monotonic()
         runner.run(stop)
         result.timings["night_s"] = round(time.monotonic() - mark, 1)
+        for thread in failing:
+            thread.join()
         # Undo what is still broken, so every host can be checked from outside.
         for fault in scenario.faults:
             if fault.start + fault.periods >= scenario.periods and fault.kind != "tamper":
@@ -633,8 +690,47 @@ def _night(
         _await_notice([h for d in suspended if d for h in nodes.hosts.get(d, [])], nodes)
         _collect(store, registry, nodes, result)
         result.checks = _checks(scenario, election, store, registry, nodes, listing, result)
+        result.checks += _failover_checks(scenario, result)
         result.checks += _mail(scenario, election, store, registry, box, settings, result)
         result.checks.append(_reports(work, election, registry, nodes, bed))
+
+
+def _failover(fault: DrillFailover, bed: Testbed, nodes: Nodes, result: DrillResult) -> None:
+    names = [h.name for h in nodes.hosts[fault.difusor]]
+    host = f"{fault.difusor}.simulacro.example"
+    try:
+        done = failover(bed, names, fault.kind, host, observe_s=fault.observe_s, after_s=2.0)
+    except Exception as exc:  # reported as the check's detail
+        result.failover = {"error": f"{type(exc).__name__}: {exc}"}
+        return
+    result.failover = done.as_dict()
+
+
+def _failover_checks(scenario: Scenario, result: DrillResult) -> list[Check]:
+    fault = scenario.failover
+    if fault is None:
+        return []
+    name = f"failover on {fault.difusor} ({fault.kind} at period {fault.period})"
+    seen = result.failover
+    if not seen or "error" in seen:
+        return [Check(name, False, f"not measured: {(seen or {}).get('error', 'no result')}")]
+    during, after = seen["during"], seen["after"]
+    others = [h for h in seen["holders_during"] if h != seen["master"]]
+    ok = (
+        during["longest_s"] <= fault.max_gap_s
+        and after["longest_s"] <= fault.max_gap_s
+        and len(others) == 1
+        and seen["single_holder_after_s"] is not None
+        and not seen["went_back"]
+    )
+    detail = (
+        f"{seen['master']} lost: longest gap {during['longest_s']} s"
+        f" ({during['failed']} of {during['requests']} requests failed), then held by {others};"
+        f" back: gap {after['longest_s']} s, one holder after {seen['single_holder_after_s']} s"
+        f" ({seen['holders_after']}); cut went back: {seen['went_back']}"
+        f" (at most {fault.max_gap_s} s allowed)"
+    )
+    return [Check(name, ok, detail)]
 
 
 def _reports(

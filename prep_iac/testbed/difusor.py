@@ -86,9 +86,16 @@ class Deployed:
     def admin_source(self) -> str:
         return str(self.host.gateway)
 
-    def write_inventory(self, iec_key: Path | None = None, **host_data: object) -> None:
+    def write_inventory(
+        self,
+        iec_key: Path | None = None,
+        peers: dict[str, dict[str, object]] | None = None,
+        **host_data: object,
+    ) -> None:
         """The inventory file, named testbed.py so that group_data/testbed.py applies;
-        ``host_data`` overrides group data for this host."""
+        ``host_data`` overrides group data for this host. ``peers``: other hosts of the
+        difusor (name: data) that the deploy reads but does not touch (it runs with
+        ``--limit``), such as the other nodes of a floating address."""
         self.inventory.write_text(
             render(
                 "testbed-inventory.py.j2",
@@ -101,6 +108,10 @@ class Deployed:
                 admin_source=f"{self.admin_source}/32",
                 admin_key=self.testbed.ssh_files.public_key.read_text().strip(),
                 extra=[(key, repr(value)) for key, value in host_data.items()],
+                peers=[
+                    (name, [(key, repr(value)) for key, value in data.items()])
+                    for name, data in (peers or {}).items()
+                ],
             )
         )
 
@@ -129,6 +140,8 @@ class Deployed:
                     "pyinfra",
                     "-y",
                     *overrides,
+                    "--limit",
+                    self.host.name,
                     str(self.inventory),
                     deploy_file,
                 ],

@@ -144,3 +144,19 @@ def test_the_drill_writes_the_iecs_informe_and_each_difusors_memoria(
 ) -> None:
     result = check(drill, "the night's reports")
     assert result["ok"], result
+
+
+def test_the_floating_address_moves_when_its_node_loses_power(drill: dict[str, Any]) -> None:
+    """Clause II.a: the two-node difusor's master loses power right after a push; a
+    visitor on the floating address misses the page for at most 4 s (keepalived's
+    1 s adverts), the other node holds it meanwhile, one node holds it once the
+    first is back, and the cut never goes back."""
+    result = check(drill, "failover on milenio")
+    assert result["ok"], result
+    seen = drill["failover"]
+    assert seen["kind"] == "power"
+    assert 0 < seen["during"]["longest_s"] <= 4.0, seen["during"]
+    assert seen["during"]["requests"] > 50
+    assert [h for h in seen["holders_during"] if h != seen["master"]], seen
+    assert seen["single_holder_after_s"] is not None and not seen["went_back"]
+    assert len(seen["during"]["cuts"]) == 1  # the same cut, from the other node
