@@ -38,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 POWER = {"ups"}
 STORAGE = {"mdadm", "smartd", "btrfs"}
 BANS = {"fail2ban"}
+FAILOVER = {"ha"}  # the floating address: keepalived's transitions, prep-ha-monitor's verdicts
 NOTICE_OUTCOMES = {
     "stale": "aviso: el vigilante del host retiró un corte vencido",
     "suspended": "aviso: suspensión firmada por el IEC",

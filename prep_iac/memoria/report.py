@@ -29,6 +29,7 @@ from prep_iac.memoria.bitacoras import Bitacoras, write_bitacoras
 from prep_iac.memoria.figures import VISIT_GAP_MINUTES, Figures, compute
 from prep_iac.memoria.incidents import (
     BANS,
+    FAILOVER,
     POWER,
     STORAGE,
     HostLogs,
@@ -260,6 +261,7 @@ def build_memoria(
         bans=[e for e in events if e.source in BANS],
         power=[e for e in events if e.source in POWER],
         storage=[e for e in events if e.source in STORAGE],
+        failover=[e for e in events if e.source in FAILOVER],
         detections=[d for d in host.detections if in_days(d.time, days, tz)],
         iec=[e for e in host.iec if in_days(e.at, days, tz)],
         bitacoras=bitacoras, comments=request.comments,

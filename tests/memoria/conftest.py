@@ -155,6 +155,8 @@ def host_logs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
          "detail": "ups@localhost"},
         {"time": "2018-07-02T05:00:00Z", "host": "prep1", "source": "mdadm",
          "event": "DegradedArray", "detail": "/dev/md0"},
+        {"time": "2018-07-02T05:10:00Z", "host": "prep1", "source": "ha", "event": "vrrp-MASTER",
+         "detail": "203.0.113.20 en prep1: INSTANCE prep MASTER, prioridad 100"},
     ])  # fmt: skip
     activations = _lines(where / "activate.log", [
         {"at": "2018-07-01T23:00:05+00:00", "outcome": "activated", "cut_id": "20180701_1800"},
