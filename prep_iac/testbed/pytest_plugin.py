@@ -81,7 +81,8 @@ def testbed(request: pytest.FixtureRequest) -> Iterator[Testbed]:
 
 @pytest.fixture
 def testbed_factory() -> Iterator[TestbedFactory]:
-    """Make more testbeds inside one test: ``testbed_factory("extra", hosts=1)``.
+    """Make more testbeds inside one test: ``testbed_factory("extra", hosts=1)`` (with
+    ``lan=True``, its hosts share an L2 segment).
 
     Names are suffixed with the pid so two test runs never collide; every testbed
     made is torn down when the test ends.
@@ -89,8 +90,8 @@ def testbed_factory() -> Iterator[TestbedFactory]:
     require_testbed_machine()
     made: list[Testbed] = []
 
-    def make(name: str, hosts: int = 1) -> Testbed:
-        bed = Testbed.up(f"{name}{os.getpid()}", hosts=hosts)
+    def make(name: str, hosts: int = 1, lan: bool = False) -> Testbed:
+        bed = Testbed.up(f"{name}{os.getpid()}", hosts=hosts, lan=lan)
         made.append(bed)
         return bed
 

@@ -14,6 +14,7 @@ import pytest
 
 from prep_iac.testbed import Testbed
 from prep_iac.testbed.network import qdisc
+from prep_iac.testbed.pytest_plugin import TestbedFactory
 from prep_iac.testbed.state import HostState
 
 from .testbed_support import cli, tcp_outcome
@@ -139,3 +140,37 @@ def test_skewed_clock_reaches_the_units_named_and_clears(testbed: Testbed, host:
         assert abs(seen - time.time()) < 30
     finally:
         testbed.ssh(host.name, f"systemctl stop clockprobe; rm -f {unit}; systemctl daemon-reload")
+
+
+def test_lan_hosts_meet_each_other_and_a_cut_lan_cable_isolates_one(
+    testbed_factory: TestbedFactory,
+) -> None:
+    bed = testbed_factory("lan", hosts=2, lan=True)
+    first, second = (bed.lan_address(h.name) for h in bed.hosts)
+    assert tcp_outcome(first) == tcp_outcome(second) == "open"  # from the machine (the bridge)
+    peer = f"exec 3<>/dev/tcp/{second}/22 && head -c 4 <&3"
+    assert bed.ssh("difusor-1", f"bash -c '{peer}'").stdout == "SSH-"
+    assert bed.floating_address() not in (first, second)
+    bed.lan_down("difusor-2")
+    assert tcp_outcome(second, timeout=1) != "open"
+    assert bed.ssh("difusor-1", f"timeout 2 bash -c '{peer}'", check=False).returncode != 0
+    assert bed.ssh("difusor-2", "true").returncode == 0  # its own link is untouched
+    bed.lan_up("difusor-2")
+    assert tcp_outcome(second) == "open"
+
+
+def test_a_pulled_plug_kills_the_host_at_once_and_it_boots_again_from_its_disk(
+    testbed_factory: TestbedFactory,
+) -> None:
+    bed = testbed_factory("plug", hosts=1)
+    bed.ssh("difusor-1", "echo kept > /var/tmp/before-power-cut && sync")
+    bed.power_off("difusor-1")
+    assert not bed.is_running("difusor-1")
+    assert Testbed.load(bed.name).host("difusor-1").faults == {"power": "off"}
+    assert tcp_outcome(str(bed.host("difusor-1").address), timeout=1) != "open"
+    bed.power_on("difusor-1")
+    assert bed.is_running("difusor-1")
+    assert bed.ssh("difusor-1", "cat /var/tmp/before-power-cut").stdout.strip() == "kept"
+    booted = bed.ssh("difusor-1", "systemctl is-system-running --wait", check=False)
+    assert booted.stdout.strip() in ("running", "degraded")
+    assert Testbed.load(bed.name).host("difusor-1").faults == {}
