@@ -180,7 +180,9 @@ def high_availability(settings: DifusorSettings) -> None:
             shell=platform.paths.nologin,
             home="/nonexistent",
             create_home=False,
+            ensure_home=False,  # else pyinfra makes /nonexistent
             groups=[GROUP],
+            append=True,  # its own primary group stays; prep-events is added
         )
     program = rendered(
         "prep-ha-monitor.py.j2",
