@@ -24,7 +24,7 @@ from prep_iac.testbed.errors import TestbedError
 from prep_iac.testbed.network import NETNS_DIR
 from prep_iac.testbed.settings import TestbedSettings
 from prep_iac.testbed.state import HostState
-from prep_iac.testbed.system import alive, children, cmdline, run
+from prep_iac.testbed.system import alive, children, cmdline, run, tree
 
 HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
 
@@ -97,6 +97,12 @@ def personalise(
         security_mirror=settings.security_mirror,
         suite=settings.suite,
     )
+    unit = root / NET_SYSCTLS_UNIT
+    unit.write_text(NET_SYSCTLS_SERVICE)
+    wants = root / "etc/systemd/system/sysinit.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / unit.name).unlink(missing_ok=True)
+    (wants / unit.name).symlink_to(f"/{NET_SYSCTLS_UNIT}")
     public = key.with_suffix(".pub").read_text().split()
     return f"{public[0]} {public[1]}"
 
@@ -230,6 +236,17 @@ done
 exec "$@"
 """
 
+# nspawn ends when the host reboots (its status 133): boot it again, as a machine
+# would. Any other end (poweroff, a pulled plug, a crash) stays the end.
+REBOOT_EXIT = 133
+BOOT_AGAIN_ON_REBOOT = f"""
+while :; do
+    "$@"
+    status=$?
+    [ $status -eq {REBOOT_EXIT} ] || exit $status
+done
+"""
+
 
 def start(paths: HostPaths, host: HostState) -> int:
     """Boot the host under ``systemd-nspawn`` in its namespace; return nspawn's pid.
@@ -242,6 +259,10 @@ def start(paths: HostPaths, host: HostState) -> int:
     enter = ["sh", "-c", JOIN_AND_EXEC, "sh", *map(str, groups), "--"]
     cmd = [
         *(enter if groups else []),
+        "sh",
+        "-c",
+        BOOT_AGAIN_ON_REBOOT,
+        "sh",
         "systemd-nspawn",
         "--quiet",
         "--register=no",
@@ -280,7 +301,9 @@ def kill(host: HostState, timeout: float) -> None:
     while alive(host.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if alive(host.pid):
-        os.kill(host.pid, signal.SIGKILL)
+        for pid in tree(host.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while alive(host.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -288,13 +311,24 @@ def kill(host: HostState, timeout: float) -> None:
         raise TestbedError(f"host {host.name}: nspawn {host.pid} outlived SIGKILL for 5 s")
 
 
-def init_pid(host: HostState) -> int:
-    """The pid (on the machine) of the host's systemd, for ``nsenter``."""
+def nspawn_pid(host: HostState) -> int:
+    """The pid of the host's current ``systemd-nspawn`` (below the loop that boots it
+    again after a reboot)."""
     if host.pid is None or not is_ours(host.pid, host):
         raise TestbedError(f"host {host.name} is not running")
     for child in children(host.pid):
+        args = cmdline(child)
+        if args and args[0].endswith("systemd-nspawn"):
+            return child
+    raise TestbedError(f"host {host.name}: no systemd-nspawn below {host.pid} (rebooting?)")
+
+
+def init_pid(host: HostState) -> int:
+    """The pid (on the machine) of the host's systemd, for ``nsenter``."""
+    nspawn = nspawn_pid(host)
+    for child in children(nspawn):
         return child
-    raise TestbedError(f"host {host.name}: nspawn {host.pid} has no container process yet")
+    raise TestbedError(f"host {host.name}: nspawn {nspawn} has no container process yet")
 
 
 def nsenter(host: HostState, *cmd: str) -> list[str]:
@@ -311,6 +345,25 @@ def nsenter(host: HostState, *cmd: str) -> list[str]:
 WRITABLE_NET_SYSCTLS = (
     "mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net"
 )
+
+
+# The same from inside, at every boot of the host (a reboot gets a new mount
+# namespace), before systemd-sysctl applies the deploy's settings.
+NET_SYSCTLS_UNIT = "etc/systemd/system/prep-testbed-net-sysctls.service"
+NET_SYSCTLS_SERVICE = f"""# Written by the prep-iac testbed (prep_iac/testbed/host.py).
+[Unit]
+Description=Testbed: this host's network namespace sysctls writable
+DefaultDependencies=no
+Before=systemd-sysctl.service sysinit.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c "{WRITABLE_NET_SYSCTLS}"
+
+[Install]
+WantedBy=sysinit.target
+"""
 
 
 def open_net_sysctls(host: HostState) -> None:

@@ -313,22 +313,25 @@ def test_pentest_refuses_a_host_outside_the_inventory(audited: Audited) -> None:
     assert "is not a host of the inventory" in done.stderr
 
 
-def test_continuity_nginx_comes_back_and_a_full_disk_never_stops_the_publication(
+def test_continuity_nginx_comes_back_a_full_disk_never_stops_the_publication_and_a_reboot(
     audited: Audited,
 ) -> None:
+    """The reboot is the host's own (systemctl reboot): the testbed boots it again, as a
+    machine would, and the same cut must be served again."""
     out = audited.work / "continuity"
     out.mkdir()
     done = prep_iac(
         "continuity", "--inventory", str(audited.deployed.inventory), "--project", str(ROOT),
-        "--yes", "--json", str(out / "c.json"), "--html", str(out / "c.html"),
+        "--yes", "--reboot", "--json", str(out / "c.json"), "--html", str(out / "c.html"),
     )  # fmt: skip
     assert (out / "c.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     steps = {s["id"]: s for s in json.loads((out / "c.json").read_text())["steps"]}
     print({i: (s["status"], s["recovery_s"], s["requests"]) for i, s in steps.items()})
     assert {i: s["status"] for i, s in steps.items()} == {
         "NGINX-MUERTO": "pass", "DISCO-LLENO": "pass", "RELOJ": "pass",
-        "NODO-CAIDO": "not-applicable",
+        "NODO-CAIDO": "not-applicable", "REINICIO": "pass",
     }, steps  # fmt: skip
+    assert 0 < steps["REINICIO"]["recovery_s"] <= 120
     assert done.returncode == 0, done.stdout[-3000:]
     assert 0 < steps["NGINX-MUERTO"]["recovery_s"] <= 10
     assert "NRestarts" in " ".join(steps["NGINX-MUERTO"]["evidence"])
