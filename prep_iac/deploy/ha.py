@@ -239,8 +239,8 @@ def high_availability(settings: DifusorSettings) -> None:
         own=str(own.ip), peers=peers, version=settings.vrrp_version,
         advert=f"{settings.ha_advert_seconds:g}", priority=settings.ha_priority,
         router_id=settings.ha_router_id, router_name=host.name, password=settings.ha_password,
-        script_user=SCRIPT_USER, program=MONITOR, fault=FAULT_FILE, penalty=PENALTY_FILE,
-        notify=NOTIFY,
+        script_user=SCRIPT_USER, event_group=GROUP, program=MONITOR, fault=FAULT_FILE,
+        penalty=PENALTY_FILE, notify=NOTIFY,
     )  # fmt: skip
     systemd.service(
         name="keepalived running and enabled",

@@ -716,18 +716,22 @@ def _failover_checks(scenario: Scenario, result: DrillResult) -> list[Check]:
         return [Check(name, False, f"not measured: {(seen or {}).get('error', 'no result')}")]
     during, after = seen["during"], seen["after"]
     others = [h for h in seen["holders_during"] if h != seen["master"]]
+    # The node that took the address recorded it (keepalived's notify, the event hook).
+    recorded = [e for h in others for e in seen["events"].get(h, []) if e.startswith("vrrp-MASTER")]
     ok = (
         during["longest_s"] <= fault.max_gap_s
         and after["longest_s"] <= fault.max_gap_s
         and len(others) == 1
         and seen["single_holder_after_s"] is not None
         and not seen["went_back"]
+        and bool(recorded)
     )
     detail = (
         f"{seen['master']} lost: longest gap {during['longest_s']} s"
         f" ({during['failed']} of {during['requests']} requests failed), then held by {others};"
         f" back: gap {after['longest_s']} s, one holder after {seen['single_holder_after_s']} s"
-        f" ({seen['holders_after']}); cut went back: {seen['went_back']}"
+        f" ({seen['holders_after']}); cut went back: {seen['went_back']};"
+        f" recorded by the new holder: {recorded or 'nothing'}"
         f" (at most {fault.max_gap_s} s allowed)"
     )
     return [Check(name, ok, detail)]

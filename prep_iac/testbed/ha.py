@@ -16,6 +16,7 @@ and visitors come from the machine's end of the bridge.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from prep_iac.audit.failover import Gaps, Visitor
 from prep_iac.audit.target import Http
+from prep_iac.deploy.events import LOG as EVENT_LOG
 from prep_iac.testbed.testbed import Testbed
 
 FaultKind = Literal["power", "nginx", "link"]
@@ -81,6 +83,8 @@ class Failover:
     holders_during: list[str]
     single_holder_after_s: float | None  # until exactly one node held it after the mend
     holders_after: list[str] = field(default_factory=list)
+    # Each node's HA events (the event log's "ha" lines) from the fault on.
+    events: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def went_back(self) -> bool:
@@ -88,6 +92,26 @@ class Failover:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "went_back": self.went_back}
+
+
+def ha_events(bed: Testbed, names: list[str], since: str) -> dict[str, list[str]]:
+    """``event: detail`` of each running node's "ha" events at or after ``since`` (UTC,
+    as the event log writes it), read from inside."""
+    found = {}
+    for name in names:
+        if not bed.is_running(name):
+            continue
+        done = bed.exec(name, "cat", EVENT_LOG, check=False)
+        lines = []
+        for line in done.stdout.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("source") == "ha" and str(record.get("time", "")) >= since:
+                lines.append(f"{record.get('event')}: {record.get('detail')}")
+        found[name] = lines
+    return found
 
 
 def _break(bed: Testbed, name: str, kind: FaultKind) -> None:
@@ -118,6 +142,7 @@ def failover(
     if one_holder(bed, names, address, settle_s) is None:
         raise RuntimeError(f"{address}: not held by exactly one of {names} before the fault")
     [master] = holders(bed, names, address)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     limit = observe_s + after_s + settle_s + 60
     with Visitor(Http(address=address, host=host), limit_s=limit) as visitor:
         time.sleep(0.5)
@@ -134,4 +159,5 @@ def failover(
         kind=kind, master=master, during=visitor.gaps(broke, mended),
         after=visitor.gaps(mended, ended), holders_during=during_holders,
         single_holder_after_s=single, holders_after=holders(bed, names, address),
+        events=ha_events(bed, names, since),
     )  # fmt: skip
