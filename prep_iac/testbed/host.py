@@ -347,8 +347,8 @@ WRITABLE_NET_SYSCTLS = (
 )
 
 
-# The same from inside, at every boot of the host (a reboot gets a new mount
-# namespace), before systemd-sysctl applies the deploy's settings.
+# Run inside the host by a unit at every boot (a reboot gets a new mount namespace),
+# before systemd-sysctl applies the deploy's settings.
 NET_SYSCTLS_UNIT = "etc/systemd/system/prep-testbed-net-sysctls.service"
 NET_SYSCTLS_SERVICE = f"""# Written by the prep-iac testbed (prep_iac/testbed/host.py).
 [Unit]
@@ -364,11 +364,6 @@ ExecStart=/bin/sh -c "{WRITABLE_NET_SYSCTLS}"
 [Install]
 WantedBy=sysinit.target
 """
-
-
-def open_net_sysctls(host: HostState) -> None:
-    """Let ``host`` write ``/proc/sys/net`` (its own network namespace's sysctls)."""
-    run(nsenter(host, "sh", "-c", WRITABLE_NET_SYSCTLS))
 
 
 def wait_for_ssh(hosts: list[HostState], paths: list[HostPaths], timeout: float) -> None:

@@ -162,7 +162,6 @@ class Testbed:
             state.hosts, [self.paths(h) for h in state.hosts], settings.boot_timeout
         )
         for h in state.hosts:
-            machine_host.open_net_sysctls(h)
             h.phase = Phase.READY
         write_client_files(self.ssh_files, state.name, state.hosts)
         state.phase = Phase.UP
@@ -403,7 +402,6 @@ class Testbed:
             h.pid = machine_host.start(self.paths(h), h)
             self._save()  # a crash from here on still finds the new nspawn
             machine_host.wait_for_ssh([h], [self.paths(h)], self.settings.boot_timeout)
-            machine_host.open_net_sysctls(h)
             h.faults.pop("power", None)
 
     def block_port(self, name: str, port: int, proto: str = "tcp") -> None:
