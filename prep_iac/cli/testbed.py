@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prep_iac.testbed import Testbed, TestbedError, TestbedSettings, image, preflight
+from prep_iac.testbed.settings import RELEASES, release_suite
 from prep_iac.testbed.state import recorded_names
 from prep_iac.testbed.testbed import DEFAULT_NAME
 
@@ -54,11 +55,21 @@ def testbed() -> None:
 @click.option("--hosts", "-H", "count", default=2, show_default=True, help="Hosts difusor-1..N.")
 @click.option("--rebuild-image", is_flag=True, help="Rebuild the cached base image first.")
 @click.option("--lan", is_flag=True, help="Also join the hosts to one L2 segment (for VRRP).")
+@click.option(
+    "--release",
+    default=None,
+    metavar="RELEASE[,RELEASE...]",
+    help="Debian release of the hosts: bookworm (12, the default) or trixie (13);"
+    " a comma-separated list gives one per host, in order.",
+)
 @reported
-def up(name: str, count: int, rebuild_image: bool, lan: bool) -> None:
+def up(name: str, count: int, rebuild_image: bool, lan: bool, release: str | None) -> None:
     """Create, boot and wait for hosts difusor-1..N."""
     started = time.monotonic()
-    bed = Testbed.up(name, hosts=count, rebuild_image=rebuild_image, lan=lan)
+    releases: str | list[str] | None = release
+    if release is not None and "," in release:
+        releases = [r.strip() for r in release.split(",")]
+    bed = Testbed.up(name, hosts=count, rebuild_image=rebuild_image, lan=lan, release=releases)
     console.print(f"testbed [bold]{name}[/] up in {time.monotonic() - started:.1f} s")
     _print(bed)
     console.print(f"ssh: ssh -F {bed.ssh_config} difusor-1   or   prep-iac testbed ssh difusor-1")
@@ -90,13 +101,14 @@ def list_() -> None:
 
 
 def _print(bed: Testbed) -> None:
-    table = Table("host", "address", "LAN", "veth", "state", "faults")
+    table = Table("host", "release", "address", "LAN", "veth", "state", "faults")
     table.title = f"testbed {bed.name} (slot {bed.state.slot}, {bed.state.phase})"
     for h in bed.hosts:
         state = "running" if bed.is_running(h.name) else f"stopped ({h.phase})"
         faults = ", ".join(f"{k}: {v}" for k, v in sorted(h.faults.items())) or "-"
         lan = str(h.lan_address) if h.lan_address else "-"
-        table.add_row(h.name, str(h.address), lan, h.veth, state, faults)
+        release = f"Debian {RELEASES.get(h.suite, '?')} ({h.suite})"
+        table.add_row(h.name, release, str(h.address), lan, h.veth, state, faults)
     console.print(table)
 
 
@@ -258,13 +270,18 @@ def image_group() -> None:
 
 @image_group.command("build")
 @click.option("--rebuild", is_flag=True, help="Build again even if cached.")
+@click.option("--release", default=None, help="bookworm (12, the default) or trixie (13).")
 @reported
-def image_build(rebuild: bool) -> None:
+def image_build(rebuild: bool, release: str | None) -> None:
     """Build the base image, or report the cached one."""
     preflight.require()
     settings = TestbedSettings()
-    path = image.ensure(settings, rebuild=rebuild)
-    info = image.manifest(settings)
+    try:
+        suite = release_suite(release) if release else settings.suite
+    except ValueError as error:
+        raise TestbedError(f"--release: {error}") from None
+    path = image.ensure(settings, rebuild=rebuild, suite=suite)
+    info = image.manifest(settings, suite)
     assert info is not None
     console.print(
         f"image {path} ({info.suite}, built {info.built_at:%Y-%m-%d %H:%M} UTC "

@@ -95,7 +95,7 @@ def personalise(
         "debian.sources.j2",
         mirror=settings.mirror,
         security_mirror=settings.security_mirror,
-        suite=settings.suite,
+        suite=host.suite,
     )
     unit = root / NET_SYSCTLS_UNIT
     unit.write_text(NET_SYSCTLS_SERVICE)

@@ -36,45 +36,53 @@ class ImageManifest(BaseModel):
     build_seconds: float
 
 
-def image_key(settings: TestbedSettings) -> str:
-    spec = "\n".join([settings.suite, settings.mirror, *sorted(settings.packages)])
+def image_key(settings: TestbedSettings, suite: str | None = None) -> str:
+    spec = "\n".join([suite or settings.suite, settings.mirror, *sorted(settings.packages)])
     return hashlib.sha256(spec.encode()).hexdigest()[:12]
 
 
-def image_dir(settings: TestbedSettings) -> Path:
-    return settings.image_cache / f"{settings.suite}-{image_key(settings)}"
+def image_dir(settings: TestbedSettings, suite: str | None = None) -> Path:
+    suite = suite or settings.suite
+    return settings.image_cache / f"{suite}-{image_key(settings, suite)}"
 
 
-def rootfs(settings: TestbedSettings) -> Path:
-    return image_dir(settings) / "rootfs"
+def rootfs(settings: TestbedSettings, suite: str | None = None) -> Path:
+    return image_dir(settings, suite) / "rootfs"
 
 
-def manifest(settings: TestbedSettings) -> ImageManifest | None:
+def manifest(settings: TestbedSettings, suite: str | None = None) -> ImageManifest | None:
     """The manifest of the cached image, or None if there is no complete one."""
-    path = image_dir(settings) / MANIFEST
+    path = image_dir(settings, suite) / MANIFEST
     if not path.is_file():
         return None
     return ImageManifest.model_validate_json(path.read_text())
 
 
-def ensure(settings: TestbedSettings, rebuild: bool = False) -> Path:
-    """Return the cached image's rootfs, building it first if missing or if ``rebuild``."""
+def ensure(settings: TestbedSettings, rebuild: bool = False, suite: str | None = None) -> Path:
+    """Return the cached image's rootfs for ``suite`` (default: the settings'), building
+    it first if missing or if ``rebuild``."""
+    suite = suite or settings.suite
     with locked(settings.run_dir / "image.lock"):
-        if manifest(settings) is not None and not rebuild:
-            return rootfs(settings)
+        if manifest(settings, suite) is not None and not rebuild:
+            return rootfs(settings, suite)
         if rebuild:
-            users = [s.name for s in all_states(settings.state_root) if s.image == rootfs(settings)]
+            wanted = rootfs(settings, suite)
+            users = [
+                s.name
+                for s in all_states(settings.state_root)
+                if s.image == wanted or any(h.image == wanted for h in s.hosts)
+            ]
             if users:
                 raise TestbedError(
                     f"cannot rebuild the image while testbeds use it: {', '.join(users)} "
                     "(run 'prep-iac testbed down --name NAME' first)"
                 )
-        _build(settings)
-    return rootfs(settings)
+        _build(settings, suite)
+    return rootfs(settings, suite)
 
 
-def _build(settings: TestbedSettings) -> None:
-    final = image_dir(settings)
+def _build(settings: TestbedSettings, suite: str) -> None:
+    final = image_dir(settings, suite)
     work = final.with_name(f".build-{final.name}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -84,7 +92,7 @@ def _build(settings: TestbedSettings) -> None:
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(settings.packages)}",
-            settings.suite,
+            suite,
             str(work / "rootfs"),
             settings.mirror,
         ],
@@ -92,7 +100,7 @@ def _build(settings: TestbedSettings) -> None:
     )
     _customise(work / "rootfs")
     info = ImageManifest(
-        suite=settings.suite,
+        suite=suite,
         mirror=settings.mirror,
         packages=settings.packages,
         built_at=datetime.now(UTC),

@@ -1,7 +1,8 @@
 """pytest fixtures for tests that need real difusor hosts, for this project and
 for users' own tests (installed as the ``prep_iac`` pytest11 plugin).
 
-``testbed`` is session-scoped: one testbed for the whole run, always torn down.
+``testbed`` is session-scoped: one testbed for the whole run, always torn down;
+``trixie_testbed`` is its one-host Debian 13 companion, made when first asked for.
 ``testbed_factory`` makes extra testbeds inside one test and removes them after
 it. When the machine cannot run a testbed (not root, a tool or kernel feature
 missing), the tests are skipped with the exact reason, except under ``CI=true``
@@ -39,6 +40,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hosts in the session testbed (default 2)",
     )
     group.addoption(
+        "--testbed-release",
+        default=None,
+        help="Debian release of the session testbed's hosts: bookworm (12) or trixie (13),"
+        " or a comma-separated list, one per host (default: the testbed's default)",
+    )
+    group.addoption(
         "--testbed-name",
         default=None,
         help="name of the session testbed (default: pytest<pid>, unique per run)",
@@ -72,7 +79,24 @@ def testbed(request: pytest.FixtureRequest) -> Iterator[Testbed]:
     require_testbed_machine()
     name = request.config.getoption("--testbed-name") or f"pytest{os.getpid()}"
     hosts = int(request.config.getoption("--testbed-hosts"))
-    bed = Testbed.up(name, hosts=hosts)
+    option = request.config.getoption("--testbed-release")
+    release: str | list[str] | None = option
+    if option and "," in option:
+        release = [r.strip() for r in option.split(",")]
+    bed = Testbed.up(name, hosts=hosts, release=release)
+    try:
+        yield bed
+    finally:
+        bed.down()
+
+
+@pytest.fixture(scope="session")
+def trixie_testbed(request: pytest.FixtureRequest) -> Iterator[Testbed]:
+    """A one-host Debian 13 (trixie) testbed shared by the session, beside ``testbed``:
+    a module that overrides ``testbed`` with it runs Debian 12's checks on Debian 13."""
+    require_testbed_machine()
+    name = request.config.getoption("--testbed-name") or f"pytest{os.getpid()}"
+    bed = Testbed.up(f"{name[:14]}-d13", hosts=1, release="trixie")
     try:
         yield bed
     finally:
@@ -82,7 +106,7 @@ def testbed(request: pytest.FixtureRequest) -> Iterator[Testbed]:
 @pytest.fixture
 def testbed_factory() -> Iterator[TestbedFactory]:
     """Make more testbeds inside one test: ``testbed_factory("extra", hosts=1)`` (with
-    ``lan=True``, its hosts share an L2 segment).
+    ``lan=True``, its hosts share an L2 segment; ``release="trixie"`` for Debian 13).
 
     Names are suffixed with the pid so two test runs never collide; every testbed
     made is torn down when the test ends.
@@ -90,8 +114,10 @@ def testbed_factory() -> Iterator[TestbedFactory]:
     require_testbed_machine()
     made: list[Testbed] = []
 
-    def make(name: str, hosts: int = 1, lan: bool = False) -> Testbed:
-        bed = Testbed.up(f"{name}{os.getpid()}", hosts=hosts, lan=lan)
+    def make(
+        name: str, hosts: int = 1, lan: bool = False, release: str | list[str] | None = None
+    ) -> Testbed:
+        bed = Testbed.up(f"{name}{os.getpid()}", hosts=hosts, lan=lan, release=release)
         made.append(bed)
         return bed
 

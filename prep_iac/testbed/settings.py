@@ -22,6 +22,20 @@ IMAGE_PACKAGES = (
 )
 
 
+# The Debian releases a host can run (``--release``), by codename, with their numbers.
+RELEASES = {"bookworm": "12", "trixie": "13"}
+
+
+def release_suite(release: str) -> str:
+    """The codename for ``release`` ("trixie", "13" or "debian13")."""
+    wanted = release.strip().lower().removeprefix("debian").strip("- ")
+    for suite, number in RELEASES.items():
+        if wanted in (suite, number):
+            return suite
+    known = ", ".join(f"{suite} ({number})" for suite, number in RELEASES.items())
+    raise ValueError(f"release {release!r}: expected one of {known}")
+
+
 class TestbedSettings(BaseModel):
     """Paths and defaults of the testbed; every value has a documented default."""
 
@@ -49,7 +63,9 @@ class TestbedSettings(BaseModel):
         description="apt-cacher-ng's logs; kept after teardown, so a stalled fetch can be read.",
     )
     run_dir: Path = Field(default=Path("/run/prep-iac"), description="Lock files.")
-    suite: str = "bookworm"
+    suite: str = Field(
+        default="bookworm", description="The release hosts get unless asked for another."
+    )
     mirror: str = "http://deb.debian.org/debian"
     security_mirror: str = "http://deb.debian.org/debian-security"
     packages: tuple[str, ...] = IMAGE_PACKAGES

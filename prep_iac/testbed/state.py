@@ -47,6 +47,8 @@ class HostState(BaseModel):
     machine: str
     lan_address: IPv4Address | None = Field(default=None, description="On the testbed's LAN.")
     lan_veth: str | None = Field(default=None, max_length=15)
+    suite: str = Field(default="bookworm", description="The Debian release the host runs.")
+    image: Path | None = Field(default=None, description="The host's base image (its suite's).")
     pid: int | None = None
     cgroup: Path | None = Field(default=None, description="Memory cgroup, for measuring.")
     cgroups: list[Path] = Field(

@@ -31,7 +31,7 @@ from prep_iac.testbed import host as machine_host
 from prep_iac.testbed import registry as registry_module
 from prep_iac.testbed.errors import TestbedError
 from prep_iac.testbed.leftovers import netns_prefix
-from prep_iac.testbed.settings import TestbedSettings
+from prep_iac.testbed.settings import TestbedSettings, release_suite
 from prep_iac.testbed.ssh import SshFiles, generate_admin_key, run_on, write_client_files
 from prep_iac.testbed.ssh import command as ssh_command
 from prep_iac.testbed.state import (
@@ -76,10 +76,13 @@ class Testbed:
         settings: TestbedSettings | None = None,
         rebuild_image: bool = False,
         lan: bool = False,
+        release: str | Sequence[str] | None = None,
     ) -> Testbed:
         """Create ``hosts`` hosts ``difusor-1..N``, boot them and wait for sshd.
 
         ``lan``: also join every host to the testbed's LAN (see the module's doc).
+        ``release``: the Debian release of every host ("trixie" or "13"), or one per
+        host in order (``["bookworm", "trixie"]``); default: the settings' suite.
 
         On failure everything created so far is torn down before the error is raised;
         if the process is killed instead, ``Testbed.teardown(name)`` undoes it.
@@ -88,9 +91,13 @@ class Testbed:
         validate_name(name)
         if not 1 <= hosts <= network.MAX_HOSTS:
             raise TestbedError(f"--hosts {hosts}: expected 1..{network.MAX_HOSTS}")
+        suites = cls._suites(hosts, settings, release)
         preflight.require()
-        rootfs = image.ensure(settings, rebuild=rebuild_image)
-        bed = cls(cls._plan(name, hosts, settings, rootfs, lan), settings)
+        images = {
+            suite: image.ensure(settings, rebuild=rebuild_image, suite=suite)
+            for suite in dict.fromkeys(suites)
+        }
+        bed = cls(cls._plan(name, suites, settings, images, lan), settings)
         try:
             bed._create()
         except BaseException:
@@ -98,9 +105,35 @@ class Testbed:
             raise
         return bed
 
+    @staticmethod
+    def _suites(
+        hosts: int, settings: TestbedSettings, release: str | Sequence[str] | None
+    ) -> list[str]:
+        """One Debian codename per host, from ``release`` (see ``up``)."""
+        if release is None:
+            wanted: list[str] = [settings.suite] * hosts
+        elif isinstance(release, str):
+            wanted = [release] * hosts
+        else:
+            wanted = list(release)
+            if len(wanted) != hosts:
+                raise TestbedError(
+                    f"--release: {len(wanted)} releases given for {hosts} hosts"
+                    " (give one for every host, or one for all)"
+                )
+        try:
+            return [release_suite(r) for r in wanted]
+        except ValueError as error:
+            raise TestbedError(f"--release: {error}") from None
+
     @classmethod
     def _plan(
-        cls, name: str, hosts: int, settings: TestbedSettings, rootfs: Path, lan: bool = False
+        cls,
+        name: str,
+        suites: Sequence[str],
+        settings: TestbedSettings,
+        images: dict[str, Path],
+        lan: bool = False,
     ) -> TestbedState:
         """Take a slot and record every name the testbed will use, before creating any."""
         with locked(settings.run_dir / "slots.lock"):
@@ -110,8 +143,8 @@ class Testbed:
                     f"run 'prep-iac testbed down --name {name}' first"
                 )
             slot = network.free_slot({s.slot for s in all_states(settings.state_root)})
-            state = TestbedState(name=name, slot=slot, image=rootfs, lan=lan)
-            for index in range(1, hosts + 1):
+            state = TestbedState(name=name, slot=slot, image=images[suites[0]], lan=lan)
+            for index, suite in enumerate(suites, start=1):
                 link = network.host_link(slot, index)
                 host_name = f"difusor-{index}"
                 lan_link = network.lan_link(slot, index) if lan else None
@@ -127,6 +160,8 @@ class Testbed:
                         machine=f"{name}.{host_name}",
                         lan_address=lan_link.address if lan_link else None,
                         lan_veth=f"pi{slot}l{index}" if lan_link else None,
+                        suite=suite,
+                        image=images[suite],
                     )
                 )
             save(settings.state_root, state)
@@ -148,7 +183,7 @@ class Testbed:
             h.phase = Phase.NETWORK
             self._save()
             paths = self.paths(h)
-            machine_host.mount_root(paths, state.image, settings.disk_mib)
+            machine_host.mount_root(paths, h.image or state.image, settings.disk_mib)
             h.host_key = machine_host.personalise(paths, h, public_key, settings)
             h.phase = Phase.MOUNTED
             self._save()
