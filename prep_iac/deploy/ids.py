@@ -10,8 +10,8 @@ Three layers, each writing a log the memoria técnica reads:
   and exploit probes) ban into the firewall's ``blocklist4``/``blocklist6`` sets
   with a timeout (``ids_ban_seconds``); fail2ban owns no table. Bans are event
   lines (``prep_iac/deploy/events.py``); the IEC and admins are never banned.
-- **Suricata 7** (bookworm-backports on Debian 12) on the host's interface with
-  af-packet, EVE JSON in ``/var/log/suricata/eve.json``, capped memory, the
+- **Suricata 7** (bookworm-backports on Debian 12, main on Debian 13) on the
+  host's interface with af-packet, EVE JSON in ``/var/log/suricata/eve.json``, capped memory, the
   distribution's protocol-event rules and prep-iac's web rules (no rule feed:
   a difusor may add ``suricata-update`` sources on its own).
 

@@ -7,7 +7,7 @@ is adding an entry here (and testing it), not editing every module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyinfra.api.exceptions import DeployError
@@ -34,15 +34,23 @@ class Paths:
 
 @dataclass(frozen=True)
 class Platform:
-    """What differs between distributions for the difusor deploy."""
+    """What differs between distributions (and their releases) for the difusor deploy."""
 
     name: str
-    releases: tuple[str, ...]
+    release: str
+    codename: str
     packages: dict[str, str]
     services: dict[str, str]
     paths: Paths
     # Where packages newer than the release come from (Suricata 7 on Debian 12).
     backports: str = ""
+    # OpenSSH 9.8 and later refuse sources that failed to authenticate for a while
+    # (PerSourcePenalties); older sshd rejects the options that exempt sources.
+    sshd_penalties: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.release} ({self.codename})"
 
     def package(self, role: str) -> str:
         return self.packages[role]
@@ -51,70 +59,82 @@ class Platform:
         return self.services[role]
 
 
-DEBIAN = Platform(
+_DEBIAN_PACKAGES = {
+    "ssh": "openssh-server",
+    "nginx": "nginx",
+    "nftables": "nftables",
+    "chrony": "chrony",
+    "unattended": "unattended-upgrades",
+    "logrotate": "logrotate",
+    "python": "python3",
+    "ca": "ca-certificates",
+    "modsecurity": "libnginx-mod-http-modsecurity",
+    "crs": "modsecurity-crs",
+    "fail2ban": "fail2ban",
+    "fail2ban_journal": "python3-systemd",
+    "suricata": "suricata",
+    "ethtool": "ethtool",
+    "nut_server": "nut-server",
+    "nut_client": "nut-client",
+    "mdadm": "mdadm",
+    "smartd": "smartmontools",
+    "btrfs": "btrfs-progs",
+    "keepalived": "keepalived",
+}
+_DEBIAN_SERVICES = {
+    "ssh": "ssh",
+    "nginx": "nginx",
+    "nftables": "nftables",
+    "chrony": "chrony",
+    "journald": "systemd-journald",
+    "unattended": "unattended-upgrades",
+    "fail2ban": "fail2ban",
+    "suricata": "suricata",
+    "nut_server": "nut-server",
+    "nut_monitor": "nut-monitor",
+    "nut_driver": "nut-driver.target",
+    "smartd": "smartmontools",
+    "mdmonitor": "mdmonitor",
+    "keepalived": "keepalived",
+}
+_DEBIAN_PATHS = Paths(
+    nologin="/usr/sbin/nologin",
+    nginx_conf="/etc/nginx/nginx.conf",
+    nginx_user="www-data",
+    nginx_logrotate="/etc/logrotate.d/nginx",
+    unattended_conf_dir="/etc/apt/apt.conf.d",
+    chrony_sources_dir="/etc/chrony/sources.d",
+)
+
+DEBIAN_12 = Platform(
     name="Debian",
-    releases=("12",),
-    packages={
-        "ssh": "openssh-server",
-        "nginx": "nginx",
-        "nftables": "nftables",
-        "chrony": "chrony",
-        "unattended": "unattended-upgrades",
-        "logrotate": "logrotate",
-        "python": "python3",
-        "ca": "ca-certificates",
-        "modsecurity": "libnginx-mod-http-modsecurity",
-        "crs": "modsecurity-crs",
-        "fail2ban": "fail2ban",
-        "fail2ban_journal": "python3-systemd",
-        "suricata": "suricata",
-        "ethtool": "ethtool",
-        "nut_server": "nut-server",
-        "nut_client": "nut-client",
-        "mdadm": "mdadm",
-        "smartd": "smartmontools",
-        "btrfs": "btrfs-progs",
-        "keepalived": "keepalived",
-    },
-    services={
-        "ssh": "ssh",
-        "nginx": "nginx",
-        "nftables": "nftables",
-        "chrony": "chrony",
-        "journald": "systemd-journald",
-        "unattended": "unattended-upgrades",
-        "fail2ban": "fail2ban",
-        "suricata": "suricata",
-        "nut_server": "nut-server",
-        "nut_monitor": "nut-monitor",
-        "nut_driver": "nut-driver.target",
-        "smartd": "smartmontools",
-        "mdmonitor": "mdmonitor",
-        "keepalived": "keepalived",
-    },
-    paths=Paths(
-        nologin="/usr/sbin/nologin",
-        nginx_conf="/etc/nginx/nginx.conf",
-        nginx_user="www-data",
-        nginx_logrotate="/etc/logrotate.d/nginx",
-        unattended_conf_dir="/etc/apt/apt.conf.d",
-        chrony_sources_dir="/etc/chrony/sources.d",
-    ),
+    release="12",
+    codename="bookworm",
+    packages=_DEBIAN_PACKAGES,
+    services=_DEBIAN_SERVICES,
+    paths=_DEBIAN_PATHS,
     backports="bookworm-backports",
 )
 
-SUPPORTED = {DEBIAN.name: DEBIAN}
+# Debian 13 is Debian 12 but for these: Suricata 7 is in main, OpenSSH 10
+# penalises sources.
+DEBIAN_13 = replace(DEBIAN_12, release="13", codename="trixie", backports="", sshd_penalties=True)
+
+SUPPORTED = {(p.name, p.release): p for p in (DEBIAN_12, DEBIAN_13)}
+# Named in the refusal, so an operator knows they are planned, not forgotten.
+NOT_YET_SUPPORTED = ("Ubuntu LTS", "the RHEL family (Rocky, Alma, RHEL)")
 
 
 def platform_for(host: Any) -> Platform:
     """The platform of ``host``; refuse distributions the deploy was not tested on."""
     distro = host.get_fact(LinuxDistribution)
-    platform = SUPPORTED.get(distro["name"] or "")
     major = str(distro["major"]) if distro["major"] is not None else ""
-    if platform is None or major not in platform.releases:
-        supported = ", ".join(f"{p.name} {'/'.join(p.releases)}" for p in SUPPORTED.values())
+    platform = SUPPORTED.get((distro["name"] or "", major))
+    if platform is None:
+        found = " ".join(str(p) for p in (distro["name"] or "an unknown distribution", major) if p)
+        supported = ", ".join(p.label for p in SUPPORTED.values())
         raise DeployError(
-            f"{host.name}: {distro['name']} {major} is not supported by the difusor deploy"
-            f" (supported: {supported})"
+            f"{host.name}: {found} is not supported by the difusor deploy"
+            f" (supported: {supported}; not yet: {', '.join(NOT_YET_SUPPORTED)})"
         )
     return platform

@@ -69,6 +69,7 @@ def ssh_hardening(settings: DifusorSettings) -> None:
             settings.admin_user,
             *(f"{settings.sftp_user}@{source}" for source in settings.iec_sources),
         ],
+        penalty_exempt=[str(s) for s in settings.ssh_sources] if platform.sshd_penalties else None,
     )
     systemd.service(
         name="sshd running and enabled", service=platform.service("ssh"), running=True, enabled=True

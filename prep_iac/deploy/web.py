@@ -60,10 +60,15 @@ def web(settings: DifusorSettings) -> None:
     files.link(
         name="Debian's default site removed", path="/etc/nginx/sites-enabled/default", present=False
     )
+    # nginx's group, inherited (setgid): a challenge an ACME client writes from an
+    # admin's session with the hardened umask (027, applied to SSH sessions by
+    # Debian 13's PAM) is still readable by nginx.
     files.directory(
         name="ACME HTTP-01 challenge directory",
         path=f"{ACME_WEBROOT}/.well-known/acme-challenge",
-        mode="755",
+        user="root",
+        group=paths.nginx_user,
+        mode="2755",
     )
     config = validated_template(
         name="nginx.conf, checked with nginx -t",

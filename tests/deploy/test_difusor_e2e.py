@@ -191,10 +191,14 @@ def test_password_and_legacy_algorithms_are_refused(deployed: Deployed) -> None:
 
 
 def publish(deployed: Deployed) -> None:
-    """Stand in for the host-side activation: a release, then an atomic switch of live."""
+    """Stand in for the host-side activation: a release, then an atomic switch of live.
+
+    With the activation's umask: an admin's own session has the hardened 027 (on
+    Debian 13, whose PAM applies login.defs' UMASK to SSH sessions too).
+    """
     release = f"/srv/prep/releases/{CUT}"
     deployed.root(
-        f"mkdir -p {release} && printf '<h1>PREP</h1>' > {release}/index.html"
+        f"umask 022 && mkdir -p {release} && printf '<h1>PREP</h1>' > {release}/index.html"
         f" && printf 'console.log(1)' > {release}/app.js && gzip -k -9 {release}/app.js"
         f" && ln -sfn releases/{CUT} /srv/prep/.live.t && mv -T /srv/prep/.live.t /srv/prep/live"
     )

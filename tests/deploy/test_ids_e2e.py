@@ -65,10 +65,11 @@ def json_lines(deployed: Deployed, path: str, lines: int = 200) -> list[dict[str
 
 
 def publish_cut(deployed: Deployed) -> None:
-    """A cut with every kind of file the PREP publishes, made live."""
+    """A cut with every kind of file the PREP publishes, made live (with the
+    activation's umask, as ``test_difusor_e2e.publish``)."""
     release = f"/srv/prep/releases/{CUT}"
     deployed.root(
-        f"mkdir -p {release}/datos && cd {release}"
+        f"umask 022 && mkdir -p {release}/datos && cd {release}"
         " && printf '<!doctype html><title>PREP</title>' > index.html"
         " && printf 'body{color:#333}' > app.css && printf 'fetch(\"datos/x.json\")' > app.js"
         ' && printf \'{"actas":[{"id":1,"votos":"SELECT OR 1=1"}]}\' > datos/resultados.json'
