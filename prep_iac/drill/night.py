@@ -77,6 +77,7 @@ from prep_iac.testbed import Testbed
 from prep_iac.testbed.difusor import Deployed, DeployFailed, DeployHung, difusor_on, make_key
 from prep_iac.testbed.ha import failover, ha_data
 from prep_iac.testbed.host import HOST_KEY
+from prep_iac.testbed.settings import RELEASES, TestbedSettings, release_suite
 from prep_iac.testbed.state import HostState
 
 SCENARIO = "templates/drill.yaml"
@@ -153,6 +154,11 @@ class Scenario(BaseModel):
         default=None, ge=1, description="The period whose cut is the PREP's last (then closed)."
     )
     failover: DrillFailover | None = None
+    releases: dict[int, str] = Field(
+        default_factory=dict,
+        description="Testbed host number -> its Debian release (bookworm/12, trixie/13);"
+        " the others run the testbed's default.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Scenario:
@@ -182,7 +188,22 @@ class Scenario(BaseModel):
         unknown = set(self.expect_disabled) - ids
         if unknown:
             raise ValueError(f"expect_disabled names unknown difusores {sorted(unknown)}")
+        strays = sorted(set(self.releases) - set(hosts))
+        if strays:
+            raise ValueError(f"releases name hosts {strays}, not in 1..{len(hosts)}")
+        for number, release in self.releases.items():
+            try:
+                release_suite(release)
+            except ValueError as error:
+                raise ValueError(f"releases, host {number}: {error}") from None
         return self
+
+    def host_releases(self, default: str) -> list[str]:
+        """The Debian codename of every testbed host, in order."""
+        return [
+            release_suite(self.releases.get(index, default))
+            for index in range(1, self.host_count + 1)
+        ]
 
     @property
     def host_count(self) -> int:
@@ -243,6 +264,7 @@ class DrillResult:
     served: dict[str, dict[str, str]] = field(default_factory=dict)
     mail: dict[str, Any] = field(default_factory=dict)
     failover: dict[str, Any] = field(default_factory=dict)
+    releases: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -258,6 +280,7 @@ class DrillResult:
             "served": self.served,
             "mail": self.mail,
             "failover": self.failover,
+            "releases": self.releases,
             "timings": self.timings,
             "faults": [f.model_dump() for f in self.scenario.faults],
         }
@@ -587,7 +610,8 @@ def run_drill(
     )
     generating.start()
     progress(f"testbed '{name}': {scenario.host_count} hosts")
-    bed = Testbed.up(name, hosts=scenario.host_count, lan=scenario.lan)
+    releases = scenario.host_releases(TestbedSettings().suite)
+    bed = Testbed.up(name, hosts=scenario.host_count, lan=scenario.lan, release=releases)
     try:
         with ExitStack() as stack:
             result.timings["testbed_up_s"] = round(time.monotonic() - began, 1)
@@ -597,6 +621,7 @@ def run_drill(
             mark = time.monotonic()
             deployed = deploy_all(bed, stack, work, iec_key, signing_key, scenario, progress)
             result.timings["deploy_s"] = round(time.monotonic() - mark, 1)
+            result.releases = _releases(bed)
             generating.join()
             registry = build_registry(scenario, bed, election.id)
             nodes = Nodes(
@@ -618,6 +643,37 @@ def run_drill(
         bed.down()
         result.timings["total_s"] = round(time.monotonic() - began, 1)
     return result
+
+
+def _releases(bed: Testbed) -> dict[str, dict[str, str]]:
+    """What each host says it runs, beside the release it was made from."""
+    seen: dict[str, dict[str, str]] = {}
+    for host in bed.hosts:
+        answer = bed.ssh(host.name, "cat /etc/debian_version", check=False)
+        seen[host.name] = {
+            "suite": host.suite,
+            "expected": RELEASES.get(host.suite, "?"),
+            "debian_version": answer.stdout.strip() if answer.returncode == 0 else "",
+        }
+    return seen
+
+
+def _release_check(result: DrillResult) -> Check:
+    """Every host ran the Debian release the scenario gave it (each deployed, then
+    judged like any other by the checks that follow)."""
+    wrong = {
+        host: seen["debian_version"] or "no answer"
+        for host, seen in result.releases.items()
+        if seen["debian_version"].split(".")[0] != seen["expected"]
+    }
+    by_release: dict[str, list[str]] = {}
+    for host, seen in sorted(result.releases.items()):
+        by_release.setdefault(f"Debian {seen['expected']}", []).append(host)
+    detail = "; ".join(f"{r}: {', '.join(h)}" for r, h in sorted(by_release.items()))
+    if wrong:
+        detail += f"; not the release asked: {wrong}"
+    return Check("hosts deployed on their Debian releases", bool(result.releases) and not wrong,
+                 detail or "no host answered")  # fmt: skip
 
 
 def _night(
@@ -853,7 +909,7 @@ def _checks(
     scenario: Scenario, election: Election, store: Store, registry: Registry, nodes: Nodes,
     listing: Path, result: DrillResult,
 ) -> list[Check]:  # fmt: skip
-    checks: list[Check] = []
+    checks: list[Check] = [_release_check(result)] if scenario.releases else []
     verdicts = result.verdicts
     last_cut = result.periods[-1]["cut_id"] if result.periods else None
     checks.append(

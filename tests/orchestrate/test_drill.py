@@ -160,3 +160,13 @@ def test_the_floating_address_moves_when_its_node_loses_power(drill: dict[str, A
     assert [h for h in seen["holders_during"] if h != seen["master"]], seen
     assert seen["single_holder_after_s"] is not None and not seen["went_back"]
     assert len(seen["during"]["cuts"]) == 1  # the same cut, from the other node
+
+
+def test_both_debian_releases_run_the_night(drill: dict[str, Any]) -> None:
+    """Debian 12 and 13 hosts side by side (milenio's second node on 13), each
+    deployed and judged like the others by every check above."""
+    assert check(drill, "hosts deployed on their Debian releases")["ok"]
+    majors = {h: r["debian_version"].split(".")[0] for h, r in drill["releases"].items()}
+    assert majors == {"difusor-1": "12", "difusor-2": "12", "difusor-3": "12",
+                      "difusor-4": "13", "difusor-5": "12"}  # fmt: skip
+    assert drill["verdicts"]["milenio"][-1] == "success"
