@@ -7,7 +7,8 @@
 
 Each round uses a host that is fresh (the testbed starts each from the image).
 
-Run: ``.venv/bin/python benchmarks/deploy.py [--rounds 2] [--json out.json]``
+Run: ``.venv/bin/python benchmarks/deploy.py [--rounds 2] [--release bookworm,trixie]
+[--json out.json]``: with several releases, each is timed on hosts of its own.
 """
 
 from __future__ import annotations
@@ -29,10 +30,21 @@ TARGET_RERUN_SECONDS = 20.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="fresh hosts timed (default 2)")
+    parser.add_argument(
+        "--release", default="bookworm", help="Debian releases, comma-separated (default bookworm)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    figures = {
+        release: time_release(release.strip(), args.rounds) for release in args.release.split(",")
+    }
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
-    bed = Testbed.up(f"bdep{os.getpid()}", hosts=args.rounds + 1)
+
+def time_release(release: str, rounds: int) -> dict[str, object]:
+    """Deploy ``rounds`` + 1 fresh hosts of ``release`` twice each; the figures."""
+    bed = Testbed.up(f"bdep{os.getpid()}", hosts=rounds + 1, release=release)
     fresh: list[Run] = []
     rerun: list[Run] = []
     try:
@@ -46,7 +58,7 @@ def main() -> None:
                     raise SystemExit(f"{host.name}: the re-run changed {second.changed} operations")
                 label = "warm-up: fills the apt cache" if index == 0 else "timed"
                 times = f"fresh {first.seconds:.1f} s, re-run {second.seconds:.1f} s"
-                print(f"{host.name}: {times}; {label}")
+                print(f"{release} {host.name}: {times}; {label}", flush=True)
                 if index:
                     fresh.append(first)
                     rerun.append(second)
@@ -57,19 +69,17 @@ def main() -> None:
     rerun_median = round(statistics.median(r.seconds for r in rerun), 1)
     verdict = "meets" if rerun_median <= TARGET_RERUN_SECONDS else "MISSES"
     print(
-        f"fresh deploy (warm apt cache): median {fresh_median} s;"
+        f"{release}: fresh deploy (warm apt cache): median {fresh_median} s;"
         f" no-change re-run: median {rerun_median} s"
         f" ({verdict} the {TARGET_RERUN_SECONDS:.0f} s target)"
     )
-    figures = {
+    return {
         "fresh_deploy_seconds": [round(r.seconds, 1) for r in fresh],
         "rerun_seconds": [round(r.seconds, 1) for r in rerun],
         "fresh_deploy_median": fresh_median,
         "rerun_median": rerun_median,
         "rerun_target": TARGET_RERUN_SECONDS,
     }
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
