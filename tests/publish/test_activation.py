@@ -480,6 +480,14 @@ def _replace_with(part: Path, name: str, make: Callable[[Path], None]) -> None:
     make(part / name)
 
 
+def _link_from_outside(p: Path) -> None:
+    """Make ``p`` a second name of a file outside the upload, on the same file system
+    (pytest's tmp_path, not /etc: /tmp is a tmpfs on Debian 13, so a link fails there)."""
+    outside = p.parents[3] / "outside-the-upload"  # tmp_path, above srv-prep/incoming/<id>.part
+    outside.write_bytes(b"not a bundle")
+    os.link(outside, p)
+
+
 @pytest.mark.parametrize(
     ("name", "make", "says"),
     [
@@ -487,7 +495,7 @@ def _replace_with(part: Path, name: str, make: Callable[[Path], None]) -> None:
         (BUNDLE_NAME, lambda p: os.mkfifo(p), "is not a regular file"),
         (PATCH_NAME, lambda p: p.symlink_to("/etc/passwd"), "cannot be opened as a file"),
         (f"{MANIFEST_NAME}.sig", lambda p: p.symlink_to("/dev/zero"), "cannot be opened"),
-        (BUNDLE_NAME, lambda p: os.link("/etc/hostname", p), "has 2 names (a hard link)"),
+        (BUNDLE_NAME, _link_from_outside, "has 2 names (a hard link)"),
     ],
     ids=["fifo-patch", "fifo-bundle", "symlinked-patch", "symlinked-signature", "hard-link"],
 )
