@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -56,6 +58,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "testbed: needs root and the real testbed (fails, not skips, when CI=true)"
     )
+
+
+def same_tests(module: ModuleType, leave_out: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``module``'s test functions but ``leave_out``, in the order it defines them: for
+    ``globals().update(same_tests(...))`` in a module that runs them again beside
+    fixtures of its own (another release's testbed), in the same order, since a test
+    may build on the one before it (a ban, then the unban)."""
+    unknown = leave_out - set(vars(module))
+    if unknown:
+        raise ValueError(f"{module.__name__} has no {sorted(unknown)}")
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if name.startswith("test_") and callable(value) and name not in leave_out
+    }
 
 
 def in_ci() -> bool:
