@@ -7,7 +7,7 @@ the nginx config, and ``nginx -t``, ``nft -c``, ``sshd -t``, ``suricata -T``.
 lynis is installed in the host through the testbed's apt proxy, by this script
 only (the deploy never installs it).
 
-Run: ``.venv/bin/python benchmarks/audit.py [--json out.json]``
+Run: ``.venv/bin/python benchmarks/audit.py [--release bookworm|trixie] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ LYNIS_TARGET = 80
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--release", default="bookworm", help="Debian release (default bookworm)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    bed = Testbed.up(f"baud{os.getpid()}", hosts=1)
+    bed = Testbed.up(f"baud{os.getpid()}", hosts=1, release=args.release)
+    print(f"release: Debian {bed.hosts[0].suite}")
     try:
         with (
             tempfile.TemporaryDirectory(prefix="prep-iac-audit-bench-") as tmp,
@@ -60,6 +62,7 @@ def main() -> None:
     for name, problem in checks.items():
         print(f"{name}: {'clean' if not problem else 'FAILED: ' + problem}")
     figures = {
+        "release": args.release,
         "fresh_deploy_seconds": round(run.seconds, 1),
         "lynis_before": before,
         "lynis_after": after,
