@@ -101,19 +101,23 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> l
 
 
 # The rows every figure reads, each with its client (address + user agent) as one
-# number: the distinct counts and the visits' window then sort and hash integers,
-# not two strings per row (most of the figures' cost). ``period``: an election log's
-# request on one of the election days; ``normal``: a normal-days log's request.
-PREPARE = (
-    """CREATE OR REPLACE TEMP TABLE clients AS
-       SELECT ip, agent, (row_number() OVER ())::INTEGER AS client
-       FROM (SELECT DISTINCT ip, agent FROM requests)""",
-    """CREATE OR REPLACE TEMP TABLE r AS
-       SELECT role = 'election' AND day IN (SELECT unnest($days)) AS period,
-           role = 'normal' AS normal, day, local_time, instant, client, path, status, bytes,
-           kind, document AND success AS is_page, data AND success AS is_data
-       FROM requests JOIN clients USING (ip, agent)""",
-)
+# number, ``ingest``'s hash of the two: the distinct counts and the visits' window
+# then hash and sort integers, not two strings per row (most of the figures' cost).
+# Should two clients ever share a hash, they are numbered exactly instead (a pass
+# over the strings). ``period``: an election log's request on one of the election
+# days; ``normal``: a normal-days log's request; ``t``: the instant in microseconds.
+SHARED_HASH = """SELECT count(*) <> count(DISTINCT client)
+                 FROM (SELECT DISTINCT client, ip, agent FROM requests)"""
+RENUMBER = """UPDATE lines SET client = numbered.client FROM (
+                  SELECT ip, agent, row_number() OVER ()::UBIGINT AS client
+                  FROM (SELECT DISTINCT ip, agent FROM requests)) AS numbered
+              WHERE lines.ip = numbered.ip AND lines.agent = numbered.agent"""
+ROWS = """CREATE OR REPLACE TEMP VIEW r AS
+          SELECT role = 'election' AND day IN ({days}) AS period,
+              role = 'normal' AS normal, day, local_time, instant, epoch_us(instant) AS t,
+              client, path, status, bytes, kind, document AND success AS is_page,
+              data AND success AS is_data
+          FROM requests"""
 PERIOD = "period"
 READERS = "period AND kind = 'reader'"
 NORMAL_READERS = "normal AND kind = 'reader'"
@@ -122,11 +126,11 @@ NORMAL_READERS = "normal AND kind = 'reader'"
 def _days(con: duckdb.DuckDBPyConnection, where: str) -> list[DayFigures]:
     sql = f"""
     WITH gaps AS (
-        SELECT day, instant - lag(instant) OVER (PARTITION BY client ORDER BY instant) AS gap
+        SELECT day, t - lag(t) OVER (PARTITION BY client ORDER BY t) AS gap
         FROM r WHERE {where}
     ),
     visits AS (
-        SELECT day, count(*) FILTER (WHERE gap IS NULL OR gap > INTERVAL {VISIT_GAP_MINUTES} MINUTE)
+        SELECT day, count(*) FILTER (WHERE gap IS NULL OR gap > {VISIT_GAP_MINUTES * 60_000_000})
             AS visits
         FROM gaps GROUP BY day
     ),
@@ -174,9 +178,9 @@ def compute(
 ) -> Figures:
     """Every figure of the memoria for the election ``days`` (local dates)."""
     days = sorted(days)
-    clients, rows = PREPARE
-    con.execute(clients)
-    con.execute(rows, {"days": days})
+    if _rows(con, SHARED_HASH, {})[0][0]:
+        con.execute(RENUMBER)
+    con.execute(ROWS.format(days=", ".join(f"DATE '{d.isoformat()}'" for d in days)))
     total, visitors, size = _rows(
         con,
         f"""SELECT count(*), count(DISTINCT (day, client))
@@ -243,7 +247,7 @@ def compute(
         ),
         top_referrers=_ranked(
             con,
-            f"""SELECT site, count(*) AS n, count(DISTINCT (ip, agent)) FROM (
+            f"""SELECT site, count(*) AS n, count(DISTINCT client) FROM (
                     SELECT lower(regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1)) AS site, *
                     FROM requests WHERE {in_period} AND kind = 'reader' AND referer <> '')
                 WHERE site <> '' AND NOT list_contains($own, site)

@@ -112,20 +112,23 @@ CREATE TABLE lines (
     file_id INTEGER, role VARCHAR, line BIGINT, problem VARCHAR, text VARCHAR,
     instant TIMESTAMPTZ, local_time TIMESTAMP, day DATE, ip VARCHAR, method VARCHAR, uri VARCHAR,
     path VARCHAR, status INTEGER, bytes BIGINT, referer VARCHAR, agent VARCHAR,
-    corte VARCHAR, kind VARCHAR, document BOOLEAN, data BOOLEAN, success BOOLEAN
+    corte VARCHAR, kind VARCHAR, document BOOLEAN, data BOOLEAN, success BOOLEAN, client UBIGINT
 );
 CREATE VIEW requests AS SELECT * FROM lines WHERE problem IS NULL;
 """
 
 # What every request row derives from its parsed fields. Bots and documents are
 # found afterwards by regular expression over the distinct user agents and paths
-# (a few thousand), not over every row: that is most of the reading's cost.
+# (a few thousand), not over every row: that is most of the reading's cost. The
+# client (address + user agent) is also kept as one 64-bit hash of the two, so the
+# figures count and window integers, not pairs of strings; ``figures`` checks that
+# no two clients share a hash and numbers them exactly if two ever do.
 DERIVED = """
     instant, timezone($tz, instant), CAST(timezone($tz, instant) AS DATE), ip, method, uri,
     split_part(uri, '?', 1), status, bytes, referer, agent, corte,
     CASE WHEN status = 403 THEN 'blocked' WHEN status = 429 THEN 'limited' ELSE 'reader' END,
     false, ends_with(split_part(uri, '?', 1), '.json'),
-    (status BETWEEN 200 AND 299) OR status = 304"""
+    (status BETWEEN 200 AND 299) OR status = 304, hash(ip, agent)"""
 
 # Readers whose user agent is a bot's, and paths that are documents, in one file.
 CLASSIFY = (
