@@ -15,7 +15,8 @@ spills to that directory). Formats, per line (a file may mix them):
 
 - JSON: ``log_format prep_json`` of ``prep_iac/deploy/templates/nginx.conf.j2``
   (``time`` as ``$time_iso8601``, ``remote_addr``, ``method``, ``uri``,
-  ``status``, ``body_bytes_sent``, ``referer``, ``user_agent``, ``corte``);
+  ``status``, ``body_bytes_sent``, ``referer``, ``user_agent``; its other fields,
+  ``corte`` among them, are not read);
 - combined: nginx's and Apache's ``combined`` format.
 """
 
@@ -36,7 +37,7 @@ NO_DELIMITER = "\x01"
 JSON_SCHEMA = (
     '{"time":"VARCHAR","remote_addr":"VARCHAR","method":"VARCHAR","uri":"VARCHAR",'
     '"status":"INTEGER","body_bytes_sent":"BIGINT","referer":"VARCHAR",'
-    '"user_agent":"VARCHAR","corte":"VARCHAR"}'
+    '"user_agent":"VARCHAR"}'
 )
 # The same JSON format in GoAccess's ``--log-format`` syntax (with
 # ``--datetime-format=%Y-%m-%dT%H:%M:%S%z``): the tests' oracle, and for a
@@ -112,7 +113,7 @@ CREATE TABLE lines (
     file_id INTEGER, role VARCHAR, line BIGINT, problem VARCHAR, text VARCHAR,
     instant TIMESTAMPTZ, local_time TIMESTAMP, day DATE, ip VARCHAR, method VARCHAR, uri VARCHAR,
     path VARCHAR, status INTEGER, bytes BIGINT, referer VARCHAR, agent VARCHAR,
-    corte VARCHAR, kind VARCHAR, document BOOLEAN, data BOOLEAN, success BOOLEAN, client UBIGINT
+    kind VARCHAR, document BOOLEAN, data BOOLEAN, success BOOLEAN, client UBIGINT
 );
 CREATE VIEW requests AS SELECT * FROM lines WHERE problem IS NULL;
 """
@@ -122,10 +123,11 @@ CREATE VIEW requests AS SELECT * FROM lines WHERE problem IS NULL;
 # (a few thousand), not over every row: that is most of the reading's cost. The
 # client (address + user agent) is also kept as one 64-bit hash of the two, so the
 # figures count and window integers, not pairs of strings; ``figures`` checks that
-# no two clients share a hash and numbers them exactly if two ever do.
+# no two clients share a hash and numbers them exactly if two ever do. Each
+# reading gives ``local_time`` (the time zone converted once per row, not twice).
 DERIVED = """
-    instant, timezone($tz, instant), CAST(timezone($tz, instant) AS DATE), ip, method, uri,
-    split_part(uri, '?', 1), status, bytes, referer, agent, corte,
+    instant, local_time, CAST(local_time AS DATE), ip, method, uri,
+    split_part(uri, '?', 1), status, bytes, referer, agent,
     CASE WHEN status = 403 THEN 'blocked' WHEN status = 429 THEN 'limited' ELSE 'reader' END,
     false, ends_with(split_part(uri, '?', 1), '.json'),
     (status BETWEEN 200 AND 299) OR status = 304, hash(ip, agent)"""
@@ -171,11 +173,10 @@ WITH raw AS (
         coalesce(j.status, try_cast(nullif(c.status, '') AS INTEGER)) AS status,
         coalesce(j.body_bytes_sent, try_cast(nullif(c.bytes, '') AS BIGINT), 0) AS bytes,
         coalesce(j.referer, CASE WHEN c.referer = '-' THEN '' ELSE c.referer END, '') AS referer,
-        coalesce(j.user_agent, CASE WHEN c.agent = '-' THEN '' ELSE c.agent END, '') AS agent,
-        coalesce(j.corte, '') AS corte
+        coalesce(j.user_agent, CASE WHEN c.agent = '-' THEN '' ELSE c.agent END, '') AS agent
     FROM shaped
 ), judged AS (
-    SELECT *,
+    SELECT *, timezone($tz, instant) AS local_time,
         CASE
             WHEN looks_json AND NOT is_json THEN 'bad-json'
             WHEN NOT looks_json AND ip IS NULL THEN 'unknown-format'
@@ -200,11 +201,13 @@ INSERT INTO lines
 SELECT $file_id, $role, NULL, NULL, NULL,
     {DERIVED}
 FROM (
-    SELECT try_strptime(time, '%Y-%m-%dT%H:%M:%S%z') AS instant, remote_addr AS ip, method, uri,
-        status, coalesce(body_bytes_sent, 0) AS bytes, coalesce(referer, '') AS referer,
-        coalesce(user_agent, '') AS agent, coalesce(corte, '') AS corte
-    FROM read_json($path, format = 'newline_delimited', columns = {JSON_SCHEMA},
-                   compression = $compression)
+    SELECT *, timezone($tz, instant) AS local_time FROM (
+        SELECT try_strptime(time, '%Y-%m-%dT%H:%M:%S%z') AS instant, remote_addr AS ip, method,
+            uri, status, coalesce(body_bytes_sent, 0) AS bytes, coalesce(referer, '') AS referer,
+            coalesce(user_agent, '') AS agent
+        FROM read_json($path, format = 'newline_delimited', columns = {JSON_SCHEMA},
+                       compression = $compression)
+    )
 )
 """
 INCOMPLETE = """
