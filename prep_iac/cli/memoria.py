@@ -93,7 +93,6 @@ def memoria(
 ) -> None:  # fmt: skip
     """The memoria técnica (clause VI): HTML, PDF, figures and bitácoras from your logs."""
     from prep_iac.memoria import MemoriaRequest, build_memoria
-    from prep_iac.memoria.fetch import fetch_logs, read_inventory
 
     began = time.monotonic()
     chosen = load_election(election)
@@ -101,6 +100,9 @@ def memoria(
     access, host = list(access_logs), list(host_logs)
     names, hosts = difusor_name, list(site_hosts)
     if inventory is not None:
+        # Fabric and Paramiko (a tenth of a second to import) only when fetching.
+        from prep_iac.memoria.fetch import fetch_logs, read_inventory
+
         read = read_inventory(inventory)
         since = datetime.combine(min(wanted), datetime.min.time(), chosen.tz)
         console.print(f"fetching logs from {len(read.hosts)} host(s) into {out / 'logs'}")
