@@ -710,7 +710,7 @@ def _night(
                 target=_failover, args=(scenario.failover, bed, nodes, result), daemon=True
             ))  # fmt: skip
             failing[-1].start()
-        failed = sorted(r.difusor for r in report.results if not r.ok)
+        failed = sorted({r.difusor for r in report.results if not r.ok})
         progress(f"period {report.period.index:2d} cut {report.cut_id}: failed {failed or '-'}")
         if report.period.index >= scenario.periods - 1:
             stop.set()
