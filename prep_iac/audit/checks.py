@@ -15,9 +15,10 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from ipaddress import ip_network
 from typing import Any, TypeVar
 
 from pyinfra.api.facts import FactBase
@@ -553,6 +554,29 @@ def _sshd(p: Probe) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
 
 
+def unexempt_sources(config: dict[str, str], sources: Iterable[Any]) -> list[str]:
+    """The sources that OpenSSH's PerSourcePenalties (9.8 and later) would shut out for a
+    while after failed logins, because no network of ``PerSourcePenaltyExemptList``
+    covers them; none when the sshd has no penalties (older, or turned off)."""
+    penalties = config.get("persourcepenalties")
+    if penalties is None or penalties.strip() == "no":
+        return []
+    listed = config.get("persourcepenaltyexemptlist", "none")
+    exempt = [] if listed == "none" else [ip_network(n, strict=False) for n in listed.split(",")]
+    shut_out = []
+    for source in sources:
+        wanted = ip_network(str(source), strict=False)
+        covered = any(
+            wanted.version == n.version
+            and int(n.network_address) <= int(wanted.network_address)
+            and int(wanted.broadcast_address) <= int(n.broadcast_address)
+            for n in exempt
+        )
+        if not covered:
+            shut_out.append(str(wanted))
+    return shut_out
+
+
 @check("ACCESO-SSH")
 def ssh_access(p: Probe) -> Observation:
     config = _sshd(p)
@@ -573,6 +597,19 @@ def ssh_access(p: Probe) -> Observation:
         problems.append("sshd: sin AllowUsers ni AllowGroups")
     else:
         evidence.append(f"allowusers {config.get('allowusers', '')}")
+    if "persourcepenalties" in config and p.target.settings is not None:
+        shut_out = unexempt_sources(config, p.target.settings.iec_sources)
+        if shut_out:
+            problems.append(
+                "sshd castiga a los orígenes que fallan (PerSourcePenalties) sin eximir al"
+                f" IEC: {', '.join(shut_out)}; un envío fallido lo dejaría fuera hasta 10"
+                " minutos (PerSourcePenaltyExemptList)"
+            )
+        else:
+            evidence.append(
+                "persourcepenaltyexemptlist"
+                f" {config.get('persourcepenaltyexemptlist', '')} (los orígenes del IEC)"
+            )
     port = config.get("port", "22")
     ruleset = _ruleset(p)
     chains = _input_chains(ruleset)
