@@ -47,10 +47,11 @@ def test_an_iec_source_left_to_sshds_penalties_fails_acceso_ssh(audited: Audited
     """OpenSSH 10 shuts out, for up to 10 minutes, a source whose logins fail; a host
     that does not exempt the IEC's sources fails ACCESO-SSH, saying so."""
     deployed = audited.deployed
+    # The admin's source stays exempt: without it, the audit's own probes (ssh-audit's
+    # unauthenticated connections) got the admin shut out, the mend refused with it.
     deployed.root(
-        f"cp -p {SSHD} /root/sshd_config.audit && sed -i"
-        f" 's/^PerSourcePenaltyExemptList .*/PerSourcePenaltyExemptList none/' {SSHD}"
-        " && systemctl reload ssh"
+        f"cp -p {SSHD} /root/sshd_config.audit && sed -i 's|^PerSourcePenaltyExemptList .*|"
+        f"PerSourcePenaltyExemptList {deployed.admin_source}/32|' {SSHD} && systemctl reload ssh"
     )
     try:
         failed = wait_for_failure(audited, "ACCESO-SSH")
