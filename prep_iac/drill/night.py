@@ -188,6 +188,7 @@ class Scenario(BaseModel):
         unknown = set(self.expect_disabled) - ids
         if unknown:
             raise ValueError(f"expect_disabled names unknown difusores {sorted(unknown)}")
+        self._no_chained_strikes(ids - set(self.expect_disabled))
         strays = sorted(set(self.releases) - set(hosts))
         if strays:
             raise ValueError(f"releases name hosts {strays}, not in 1..{len(hosts)}")
@@ -197,6 +198,25 @@ class Scenario(BaseModel):
             except ValueError as error:
                 raise ValueError(f"releases, host {number}: {error}") from None
         return self
+
+    def _no_chained_strikes(self, staying: set[str]) -> None:
+        """Refuse faults on a difusor that must stay active which, with the period after
+        its failover (a node may still be booting), cover the election's strike limit
+        of consecutive periods: it would be disabled, rightly, and the drill would fail."""
+        limit = load_election(self.election).strike_limit
+        for difusor in sorted(staying):
+            failing = {i for f in self.faults if f.difusor == difusor and f.kind != "shape"
+                       for i in range(f.start, f.start + f.periods)}  # fmt: skip
+            if self.failover is not None and self.failover.difusor == difusor:
+                failing.add(self.failover.period + 1)
+            run = next((i for i in sorted(failing)
+                        if all(i + k in failing for k in range(limit))), None)  # fmt: skip
+            if run is not None:
+                raise ValueError(
+                    f"faults on {difusor!r} may fail periods {run}-{run + limit - 1} in a row"
+                    f" ({limit} strikes, counting the period after its failover): it would be"
+                    " disabled; leave a clean period between them or list it in expect_disabled"
+                )
 
     def host_releases(self, default: str) -> list[str]:
         """The Debian codename of every testbed host, in order."""

@@ -36,3 +36,12 @@ def test_releases_by_number_or_codename() -> None:
 def test_a_wrong_release_is_refused_naming_the_host(releases: dict[int, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         scenario(releases=releases)
+
+
+def test_faults_that_chain_into_three_strikes_are_refused() -> None:
+    """Period 6 may fail after period 5's failover; sshd stopped in 7-8 makes it three."""
+    faults = [f.model_dump() for f in default_scenario().faults if f.kind != "stop-sshd"]
+    faults.append({"kind": "stop-sshd", "difusor": "milenio", "node": 0, "start": 7, "periods": 2})
+    with pytest.raises(ValidationError, match=r"faults on 'milenio' may fail periods 6-8 in a row"):
+        scenario(faults=faults)
+    assert scenario(faults=faults, expect_disabled={"vanguardia": 6, "milenio": 8})
