@@ -38,7 +38,7 @@ from prep_iac.deploy.facts.storage import (
 )
 from prep_iac.deploy.ha import STATE_FILE as HA_STATE
 from prep_iac.deploy.hardware import GB, shortfalls
-from prep_iac.deploy.ids import MODSECURITY_AUDIT_LOG
+from prep_iac.deploy.ids import JAIL_BADBOTS, JAIL_FLOOD, JAIL_MODSECURITY, MODSECURITY_AUDIT_LOG
 from prep_iac.deploy.integrity import AIDE_DATABASE
 from prep_iac.deploy.storage import redundancy
 from prep_iac.deploy.web import ACCESS_LOG
@@ -61,7 +61,7 @@ NOLOGIN = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
 GATED = (401, 402, 407)
 SQL_INJECTION = "/?id=1'%20OR%20'1'='1"
 PATH_TRAVERSAL = "/?file=../../../../etc/passwd"
-JAILS = ("sshd", "nginx-limit-req", "prep-modsecurity", "prep-badbots")
+JAILS = ("sshd", JAIL_FLOOD, JAIL_MODSECURITY, JAIL_BADBOTS)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Third-party auditors, folded into the audit as controls.
 
 - ``ssh-audit`` from the auditor's machine over the network: failed algorithms, CVEs;
+- ``testssl.sh`` (Debian's ``testssl``) likewise, where the publication is on HTTPS:
+  protocols, the certificate and the known TLS vulnerabilities;
 - ``gixy`` (gixy-ng) on a copy of the host's ``/etc/nginx`` fetched over the shell;
 - ``lynis`` inside the host: the hardening index of its latest report (the audit
   runs it when asked; it never installs it);
@@ -35,6 +37,11 @@ SELF_CHECKS = {
     "suricata -T": "suricata -T -c /etc/suricata/prep.yaml",
 }
 LYNIS_REPORT = "/var/log/lynis-report.dat"
+# testssl.sh's checks: offered protocols, the server's defaults (its certificate) and
+# every vulnerability it knows; about 30 s against one address.
+TESTSSL_CHECKS = ("--protocols", "--server-defaults", "--vulnerable")
+TESTSSL_FAIL = ("HIGH", "CRITICAL")
+TESTSSL_WARN = ("MEDIUM", "LOW")
 
 
 class Runs(Protocol):
@@ -77,6 +84,45 @@ def ssh_audit(address: str, port: int = 22) -> SshAudit:
             for note in notes.get("warn", []):
                 found.warnings.append(f"{kind} {algorithm['algorithm']}: {note}")
     found.failures += [f"CVE {cve.get('name')}" for cve in report.get("cves", [])]
+    return found
+
+
+@dataclass
+class TlsScan:
+    """testssl.sh's findings (``id: finding``), by severity; ``certificate``: the failures
+    about the certificate (``cert_*``: trust, names, expiry), apart from the protocol's."""
+
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    certificate: list[str] = field(default_factory=list)
+    checked: int = 0
+
+
+def testssl(address: str, port: int, server_name: str) -> TlsScan:
+    """testssl.sh against ``server_name`` at ``address:port`` (SNI, no DNS lookup)."""
+    with tempfile.TemporaryDirectory(prefix="prep-iac-testssl-") as tmp:
+        out = Path(tmp) / "testssl.json"
+        result = subprocess.run(
+            [_tool("testssl"), "--quiet", "--color", "0", "--warnings", "off",
+             "--jsonfile", str(out), *TESTSSL_CHECKS, "--ip", address, f"{server_name}:{port}"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        try:
+            records: list[dict[str, Any]] = json.loads(out.read_text())
+        except (OSError, json.JSONDecodeError):
+            detail = (result.stdout or result.stderr)[-300:]
+            raise NotChecked(f"testssl.sh no pudo auditar {address}:{port}: {detail}") from None
+    found = TlsScan(checked=len(records))
+    for record in records:
+        severity, what = record.get("severity"), f"{record.get('id')}: {record.get('finding')}"
+        if severity == "FATAL":
+            raise NotChecked(f"testssl.sh no pudo auditar {address}:{port}: {what}")
+        if severity in TESTSSL_FAIL:
+            found.failures.append(what)
+            if str(record.get("id", "")).startswith("cert_"):
+                found.certificate.append(what)
+        elif severity in TESTSSL_WARN:
+            found.warnings.append(what)
     return found
 
 

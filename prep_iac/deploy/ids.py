@@ -44,6 +44,10 @@ from prep_iac.deploy.web import ACCESS_LOG
 
 IDS_PACKAGES = ("modsecurity", "crs", "fail2ban", "fail2ban_journal", "ethtool")
 MODSECURITY_AUDIT_LOG = "/var/log/nginx/modsec_audit.log"
+# fail2ban's jails (fail2ban-jail.local.j2): what each bans for.
+JAIL_FLOOD = "nginx-limit-req"  # the rate limiter's 429s
+JAIL_MODSECURITY = "prep-modsecurity"  # 3 requests the CRS refused
+JAIL_BADBOTS = "prep-badbots"  # one scanner user agent or exploit probe
 FAIL2BAN_ACTION = "prep-nftables"
 FAIL2BAN_FILTERS = "/etc/fail2ban/filter.d"
 MODSECURITY_RULES = "/etc/nginx/prep-modsecurity.conf"
