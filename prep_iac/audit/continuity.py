@@ -10,8 +10,9 @@ thing on the host and measures, with a visitor polling the page every
 - ``DISCO-LLENO``: the filesystem under the logs filled to the last block for
   ``FULL_S``: the publication must go on being served meanwhile;
 - ``RELOJ``: the host's clock against the auditor's: a skew is reported;
-- ``NODO-CAIDO``: with two or more nodes in the inventory, nginx stopped on
-  one: every other node must go on serving the same cut, and with a floating
+- ``NODO-CAIDO``: with two or more nodes (the inventory's, else the node's
+  ``ha_peers``), nginx stopped on one: every other node must go on serving the
+  same cut (each must serve it before, or the step is not checked), and with a floating
   address (``ha_address``) a visitor on it must miss the page for at most
   ``MAX_FAILOVER_S`` (clause II.a), the cut never going back;
 - ``REINICIO`` (only with ``reboot``): the host rebooted: serving again, the
@@ -182,9 +183,19 @@ def clock(shell: Shell) -> Step:
 def node_down(target: Target, shell: Shell, others: list[Target], cut: str) -> Step:
     step = Step(id="NODO-CAIDO", title="Un nodo del difusor cae", status=Status.PASS,
                 action=f"systemctl stop nginx en {target.name}")  # fmt: skip
+    others = others or peer_targets(target)
     if not others:
         step.status = Status.NOT_APPLICABLE
         step.evidence.append("el inventario tiene un solo nodo")
+        return step
+    # A node this auditor cannot reach, or serving another cut, says nothing of the fall.
+    before = {o.name: served_cut(http_of(o)) for o in others}
+    unfit = {name: answer for name, answer in before.items() if answer != cut}
+    if unfit:
+        step.status = Status.NOT_CHECKED
+        for name, answer in unfit.items():
+            what = "no responde desde aquí" if answer is None else f"sirve {answer or 'el aviso'}"
+            step.evidence.append(f"{name}: {what} antes de la prueba (este nodo sirve {cut})")
         return step
     polls = [Poll(http_of(other), cut) for other in others]
     floating = target.settings.ha_address if target.settings else None
@@ -225,6 +236,15 @@ def node_down(target: Target, shell: Shell, others: list[Target], cut: str) -> S
         step.status = Status.FAIL
         step.evidence.append("otro nodo dejó de servir el corte")
     return step
+
+
+def peer_targets(target: Target) -> list[Target]:
+    """The node's HA peers (``ha_peers``) as visitors reach them: for an inventory that
+    lists one node of the difusor, its settings naming the others."""
+    return [
+        replace(target, name=f"nodo {peer}", address=peer, admin=None, iec=None, peers=())
+        for peer in target.peers
+    ]
 
 
 def reboot(shell: Shell, http: Http, cut: str) -> Step:

@@ -46,6 +46,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import prep_iac
+from prep_iac.audit.continuity import continuity
+from prep_iac.audit.controls import Status
+from prep_iac.audit.target import from_inventory
 from prep_iac.cuts import generate_night
 from prep_iac.drill.mail import mail_checks, mail_counts, notify_settings
 from prep_iac.drill.mailbox import Mailbox, smtp_server
@@ -75,7 +78,7 @@ from prep_iac.publish.push import Credentials, DifusorResult, push_many
 from prep_iac.publish.signing import generate_signing_key
 from prep_iac.testbed import Testbed
 from prep_iac.testbed.difusor import Deployed, DeployFailed, DeployHung, difusor_on, make_key
-from prep_iac.testbed.ha import failover, ha_data
+from prep_iac.testbed.ha import failover, ha_data, holders
 from prep_iac.testbed.host import HOST_KEY
 from prep_iac.testbed.settings import RELEASES, TestbedSettings, release_suite
 from prep_iac.testbed.state import HostState
@@ -769,6 +772,7 @@ def _night(
         result.checks += _failover_checks(scenario, result)
         result.checks += _mail(scenario, election, store, registry, box, settings, result)
         result.checks.append(_reports(work, election, registry, nodes, bed))
+        result.checks += _node_down_checks(scenario, nodes, bed)
 
 
 def _failover(fault: DrillFailover, bed: Testbed, nodes: Nodes, result: DrillResult) -> None:
@@ -843,6 +847,44 @@ def _reports(
         "the night's reports: the IEC's informe and every difusor's memoria técnica", ok,
         f"informe and memorias {memorias} in {out}; hosts not read: {unread or 'none'}",
     )  # fmt: skip
+
+
+def _node_down_checks(scenario: Scenario, nodes: Nodes, bed: Testbed) -> list[Check]:
+    """``prep-iac continuity``'s NODO-CAIDO, as a difusor runs it, on each difusor with a
+    floating address after the night (its hosts hold the PREP's final statement, so the
+    last cut stays served): nginx stopped on the node holding the address; the other
+    nodes serve the same cut throughout, and a visitor on the address misses it for at
+    most ``MAX_FAILOVER_S``."""
+    checks = []
+    project = project_root()
+    for entry in scenario.difusores:
+        if not entry.floating:
+            continue
+        names = [f"difusor-{h}" for h in entry.hosts]
+        targets = {n: from_inventory(nodes.deployed[n].inventory, project)[0] for n in names}
+        settings = targets[names[0]].settings
+        address = str(settings.ha_address) if settings else ""
+        holding = holders(bed, names, address)
+        victim = holding[0] if len(holding) == 1 else names[0]
+        others = [t for n, t in targets.items() if n != victim]
+        done = continuity(targets[victim], others, only={"NODO-CAIDO"})
+        step = next((s for s in done.steps if s.id == "NODO-CAIDO"), None)
+        ok = (
+            len(holding) == 1
+            and step is not None
+            and step.status is Status.PASS
+            and any(e.startswith(f"dirección flotante {address}") for e in step.evidence)
+        )
+        detail = (
+            f"holders before: {holding}; "
+            + (f"{step.status.value}: {'; '.join(step.evidence)}; {step.requests};"
+               f" {victim} served again after {step.recovery_s} s" if step else
+               f"no step: {[(s.id, s.evidence) for s in done.steps]}")
+        )  # fmt: skip
+        checks.append(
+            Check(f"continuity NODO-CAIDO on {entry.id} (nginx stopped on {victim})", ok, detail)
+        )
+    return checks
 
 
 def _mail(

@@ -170,3 +170,13 @@ def test_both_debian_releases_run_the_night(drill: dict[str, Any]) -> None:
     assert majors == {"difusor-1": "12", "difusor-2": "12", "difusor-3": "12",
                       "difusor-4": "13", "difusor-5": "12"}  # fmt: skip
     assert drill["verdicts"]["milenio"][-1] == "success"
+
+
+def test_continuity_stops_nginx_on_the_node_holding_the_floating_address(
+    drill: dict[str, Any],
+) -> None:
+    """``prep-iac continuity``'s NODO-CAIDO on milenio's two nodes after the night: the
+    other node serves the same cut throughout and the address moves within 4 s."""
+    result = check(drill, "continuity NODO-CAIDO on milenio")
+    assert result["ok"], result
+    assert "dirección flotante" in result["detail"] and "el corte" in result["detail"]
