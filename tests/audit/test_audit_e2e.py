@@ -308,6 +308,8 @@ def test_pentest_of_a_stock_host_shows_what_is_missing(testbed: Testbed, tmp_pat
         assert attacks[attack]["status"] == "fail", attacks[attack]
         assert attacks[attack]["missing"], attack
     assert "la publicación no responde" in attacks["ESCANEO"]["missing"]
+    # A port that refuses is no ban: no attack waited for the attacker to be served.
+    assert not [m for a in attacks.values() for m in a["missing"] if "seguía bloqueado" in m]
 
 
 def test_pentest_refuses_a_host_outside_the_inventory(audited: Audited) -> None:
