@@ -180,6 +180,41 @@ def test_banned_client_is_served_again_after_unban(deployed: Deployed) -> None:
     assert deployed.http("/", source=STRANGER)[0] == 200
 
 
+BADBOTS_LINES = {
+    # Scanners as they name themselves, whatever the case.
+    "Mozilla/5.0 (compatible; Nikto/2.5)": True,
+    "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)": True,
+    "sqlmap/1.8#stable (https://sqlmap.org)": True,
+    "masscan/1.3 (https://github.com/robertdavidgraham/masscan)": True,
+    # Readers, and a crawler (counted apart in the memoria, never banned).
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0": False,
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)": False,
+}
+
+
+def test_badbots_jail_matches_scanners_in_any_case_and_never_a_reader(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """fail2ban-regex on the host, with the deploy's filter, over access-log lines in the
+    deploy's JSON format (fail2ban's regexes are case-sensitive: "Nikto" once slipped by)."""
+    lines = [
+        json.dumps({"time": f"2018-07-01T20:0{i}:00-05:00", "remote_addr": f"198.18.9.{i + 1}",
+                    "host": "h", "method": "GET", "uri": "/", "status": 200,
+                    "user_agent": agent}, separators=(",", ":"))
+        for i, agent in enumerate(BADBOTS_LINES)
+    ]  # fmt: skip
+    lines.append(lines[-2].replace('"uri":"/"', '"uri":"/wp-login.php"'))  # a probe, by path
+    sample = "/tmp/prep-badbots-sample.log"  # on the host
+    deployed.root(f"cat > {sample} <<'EOF'\n" + "\n".join(lines) + "\nEOF")
+    done = deployed.root(
+        f"fail2ban-regex --print-all-matched {sample} /etc/fail2ban/filter.d/prep-badbots.conf"
+    )
+    matched = {a for a, bad in BADBOTS_LINES.items() if json.dumps(a)[1:-1] in done.stdout}
+    expected = {a for a, bad in BADBOTS_LINES.items() if bad}
+    assert expected <= matched, done.stdout[-3000:]
+    assert "Lines: 7 lines, 0 ignored, 5 matched, 2 missed" in done.stdout, done.stdout[-3000:]
+
+
 def test_ids_configurations_pass_their_own_checks(deployed: Deployed) -> None:
     for command in ("nginx -t -q", "nft -c -f /etc/nftables.conf", "sshd -t",
                     "suricata -T -c /etc/suricata/prep.yaml", "fail2ban-client -t"):  # fmt: skip
