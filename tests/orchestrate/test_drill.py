@@ -3,6 +3,7 @@ orchestrator loop on a drill clock, faults by period; its JSON verdicts asserted
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ pytestmark = [pytest.mark.testbed, pytest.mark.timeout(1800)]
 def drill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     require_testbed_machine()
     work = tmp_path_factory.mktemp("drill")
-    return run_drill(default_scenario(), Path(work), name=f"drill{os.getpid()}").as_dict()
+    result = run_drill(default_scenario(), Path(work), name=f"drill{os.getpid()}").as_dict()
+    # Kept beside the night's files, as `prep-iac drill` keeps it: its figures after a run.
+    (work / "drill.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return result
 
 
 def check(drill: dict[str, Any], name: str) -> dict[str, Any]:
