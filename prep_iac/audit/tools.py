@@ -98,7 +98,7 @@ class TlsScan:
     checked: int = 0
 
 
-def testssl(address: str, port: int, server_name: str) -> TlsScan:
+def tls_scan(address: str, port: int, server_name: str) -> TlsScan:
     """testssl.sh against ``server_name`` at ``address:port`` (SNI, no DNS lookup)."""
     with tempfile.TemporaryDirectory(prefix="prep-iac-testssl-") as tmp:
         out = Path(tmp) / "testssl.json"

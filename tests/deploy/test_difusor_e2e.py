@@ -27,7 +27,7 @@ from pyinfra.api.state import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from prep_iac.audit.tools import testssl
+from prep_iac.audit.tools import tls_scan
 from prep_iac.deploy.baseline import KERNEL_PARAMETERS, SYSCTL_FILE
 from prep_iac.deploy.facts.nftables import NftablesRuleset
 from prep_iac.deploy.integrity import AIDE_DATABASE
@@ -339,7 +339,7 @@ def test_https_with_provided_certificates_serves_the_same_site(deployed: Deploye
         conn.close()
         # The pentest's TLS check: testssl.sh finds nothing grave but the certificate
         # (self-signed a moment ago), and no protocol older than TLS 1.2 is offered.
-        found = testssl(deployed.address, 443, "prep.testbed.example")
+        found = tls_scan(deployed.address, 443, "prep.testbed.example")
         assert found.checked > 30, found
         assert found.failures == found.certificate, found.failures
         assert any(f.startswith("cert_chain_of_trust:") for f in found.certificate), found
