@@ -25,7 +25,14 @@ from pyinfra.api.facts import FactBase
 
 from prep_iac.audit.controls import Observation, Status
 from prep_iac.audit.target import Http, NotChecked, Sftp, Shell, Target
-from prep_iac.audit.tools import gixy, lynis_report, run_lynis, self_checks, ssh_audit
+from prep_iac.audit.tools import (
+    fail2ban_jails,
+    gixy,
+    lynis_report,
+    run_lynis,
+    self_checks,
+    ssh_audit,
+)
 from prep_iac.deploy.events import LOG as EVENT_LOG
 from prep_iac.deploy.facts.resources import HostResources
 from prep_iac.deploy.facts.storage import (
@@ -510,9 +517,7 @@ def ids_running(p: Probe) -> Observation:
     services = dict(zip(("fail2ban", "suricata"), states + ["?"] * 2, strict=False))
     evidence = [f"{name}: {state}" for name, state in services.items()]
     problems = [name for name, state in services.items() if state != "active"]
-    jails_out = p.shell.run("fail2ban-client status").stdout
-    listed = re.search(r"Jail list:\s*(.*)", jails_out)
-    jails = [j.strip() for j in listed.group(1).split(",")] if listed else []
+    jails = fail2ban_jails(p.shell)
     evidence.append(f"jaulas de fail2ban: {', '.join(jails) or '(ninguna)'}")
     problems += [f"jaula {jail} inactiva" for jail in JAILS if jail not in jails]
     alert = p.shell.run(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -180,6 +181,14 @@ def lynis_report(shell: Runs) -> Lynis:
                      if line.startswith("suggestion[]=")],
         finished=datetime.fromisoformat(finished) if finished else None,
     )  # fmt: skip
+
+
+def fail2ban_jails(shell: Runs) -> list[str]:
+    """fail2ban's running jails, from ``fail2ban-client status`` (none when its server is
+    down or absent)."""
+    out = shell.run("fail2ban-client status").stdout
+    listed = re.search(r"Jail list:\s*(.*)", out)
+    return [j.strip() for j in listed.group(1).split(",") if j.strip()] if listed else []
 
 
 def self_checks(shell: Runs) -> dict[str, str]:
