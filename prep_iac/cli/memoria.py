@@ -93,6 +93,7 @@ def memoria(
 ) -> None:  # fmt: skip
     """The memoria técnica (clause VI): HTML, PDF, figures and bitácoras from your logs."""
     from prep_iac.memoria import MemoriaRequest, build_memoria
+    from prep_iac.memoria.bitacoras import BitacorasError
 
     began = time.monotonic()
     chosen = load_election(election)
@@ -115,15 +116,20 @@ def memoria(
         hosts += read.server_names
     if not access:
         raise click.UsageError("no access logs: give --access-log FILE or --inventory FILE")
-    result = build_memoria(
-        MemoriaRequest(
-            election=chosen, access_logs=access, normal_logs=list(normal_logs), host_logs=host,
-            incident_csv=incidents, difusor=difusor, difusor_name=names or "Difusor oficial",
-            own_hosts=hosts, days=wanted, out=out, bitacoras=not no_bitacoras, pdf=not no_pdf,
-            comments=comments.read_text(encoding="utf-8") if comments else "",
-        ),
-        progress=lambda line: err_console.print(line, highlight=False),
+    request = MemoriaRequest(
+        election=chosen, access_logs=access, normal_logs=list(normal_logs), host_logs=host,
+        incident_csv=incidents, difusor=difusor, difusor_name=names or "Difusor oficial",
+        own_hosts=hosts, days=wanted, out=out, bitacoras=not no_bitacoras, pdf=not no_pdf,
+        comments=comments.read_text(encoding="utf-8") if comments else "",
     )  # fmt: skip
+    try:
+        result = build_memoria(
+            request, progress=lambda line: err_console.print(line, highlight=False)
+        )
+    except BitacorasError as exc:
+        raise click.ClickException(
+            f"{exc}. The memoria was not written (--no-bitacoras writes it without the archive)"
+        ) from exc
     for problem in result.problems:
         err_console.print(f"[yellow]skipped[/] {problem}", highlight=False, soft_wrap=True)
     for day in result.figures.empty_days:

@@ -59,6 +59,8 @@ BOT_AGENTS = (
     r"nmap|scanner|^-?$)"
 )
 DOCUMENT = r"(/|\.html?|/[^./]+)$"
+# The path of a request: its URI without the query.
+PATH = "split_part(uri, '?', 1)"
 
 
 class LineProblem(StrEnum):
@@ -108,40 +110,44 @@ class FileReading:
     examples: list[BadLine] = field(default_factory=list)
 
 
-SCHEMA = """
-CREATE TABLE lines (
-    file_id INTEGER, role VARCHAR, line BIGINT, problem VARCHAR, text VARCHAR,
-    instant TIMESTAMPTZ, local_time TIMESTAMP, day DATE, ip VARCHAR, method VARCHAR, uri VARCHAR,
-    path VARCHAR, status INTEGER, bytes BIGINT, referer VARCHAR, agent VARCHAR,
-    kind VARCHAR, document BOOLEAN, data BOOLEAN, success BOOLEAN, client UBIGINT
-);
-CREATE VIEW requests AS SELECT * FROM lines WHERE problem IS NULL;
-"""
-
-# What every request row derives from its parsed fields. Bots and documents are
-# found afterwards by regular expression over the distinct user agents and paths
-# (a few thousand), not over every row: that is most of the reading's cost. The
-# client (address + user agent) is also kept as one 64-bit hash of the two, so the
+# What a row stores is kept narrow: storing a column of two million rows costs
+# more than deriving it again where a figure needs it, so the day, the path, the
+# class and the flags of a request are derived by the ``requests`` view. A client
+# (address + user agent) is also stored as one 64-bit hash of the two, so the
 # figures count and window integers, not pairs of strings; ``figures`` checks that
 # no two clients share a hash and numbers them exactly if two ever do. Each
 # reading gives ``local_time`` (the time zone converted once per row, not twice).
+# Bots (by user agent) and documents (by path) are found after a file is read, by
+# regular expression over its distinct user agents and paths (a few thousand), not
+# over every row: that is most of the reading's cost.
+SCHEMA = f"""
+CREATE TABLE lines (
+    file_id INTEGER, role VARCHAR, line BIGINT, problem VARCHAR, text VARCHAR,
+    instant TIMESTAMPTZ, local_time TIMESTAMP, ip VARCHAR, method VARCHAR, uri VARCHAR,
+    status INTEGER, bytes BIGINT, referer VARCHAR, agent VARCHAR,
+    bot BOOLEAN, document BOOLEAN, client UBIGINT
+);
+CREATE VIEW requests AS SELECT *,
+    CAST(local_time AS DATE) AS day, {PATH} AS path,
+    CASE WHEN status = 403 THEN 'blocked' WHEN status = 429 THEN 'limited'
+         WHEN bot THEN 'bot' ELSE 'reader' END AS kind,
+    ends_with({PATH}, '.json') AS data, (status BETWEEN 200 AND 299) OR status = 304 AS success
+FROM lines WHERE problem IS NULL;
+"""
 DERIVED = """
-    instant, local_time, CAST(local_time AS DATE), ip, method, uri,
-    split_part(uri, '?', 1), status, bytes, referer, agent,
-    CASE WHEN status = 403 THEN 'blocked' WHEN status = 429 THEN 'limited' ELSE 'reader' END,
-    false, ends_with(split_part(uri, '?', 1), '.json'),
-    (status BETWEEN 200 AND 299) OR status = 304, hash(ip, agent)"""
+    instant, local_time, ip, method, uri, status, bytes, referer, agent, false, false,
+    hash(ip, agent)"""
 
 # Readers whose user agent is a bot's, and paths that are documents, in one file.
 CLASSIFY = (
     """CREATE OR REPLACE TEMP TABLE agents AS SELECT DISTINCT agent FROM lines
-       WHERE file_id = $file_id AND kind = 'reader'""",
-    """CREATE OR REPLACE TEMP TABLE paths AS SELECT DISTINCT path FROM lines
        WHERE file_id = $file_id""",
-    f"""UPDATE lines SET kind = 'bot' WHERE file_id = $file_id AND kind = 'reader'
+    f"""CREATE OR REPLACE TEMP TABLE paths AS SELECT DISTINCT {PATH} AS path FROM lines
+       WHERE file_id = $file_id""",
+    f"""UPDATE lines SET bot = true WHERE file_id = $file_id
        AND agent IN (SELECT agent FROM agents WHERE regexp_matches(agent, '{BOT_AGENTS}'))""",
     f"""UPDATE lines SET document = true WHERE file_id = $file_id
-       AND path IN (SELECT path FROM paths WHERE regexp_matches(path, '{DOCUMENT}'))""",
+       AND {PATH} IN (SELECT path FROM paths WHERE regexp_matches(path, '{DOCUMENT}'))""",
 )
 
 # The careful reading of one file: each line, numbered, is parsed as JSON or

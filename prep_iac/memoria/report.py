@@ -3,9 +3,11 @@
 Writes into the output directory: ``memoria.html`` (self-contained, charts
 inline), ``memoria.pdf`` (the same document, WeasyPrint), ``cifras.json``
 (every figure, the files read and every unreadable line) and ``cifras/*.csv``,
-and ``bitacoras.tar`` with its ``.sha256``. The bitácoras are written in a
-thread while DuckDB reads the logs and the charts are drawn, so the archive costs
-little extra time.
+and ``bitacoras.tar`` with its ``.sha256``. The work is laid out for two
+cores: the logs are copied into the bitácoras (and their sums taken) in a thread
+while DuckDB reads them, and the archive's own sum is taken while the charts and
+the PDF, which run on one core, are drawn. So the report shows each log's sum,
+and the archive's sum is in ``bitacoras.tar.sha256`` and ``cifras.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, Field
 
-from prep_iac.memoria.bitacoras import Bitacoras, write_bitacoras
+from prep_iac.memoria.bitacoras import ArchivedLogs, Bitacoras, archive_logs, seal_archive
 from prep_iac.memoria.figures import VISIT_GAP_MINUTES, Figures, compute
 from prep_iac.memoria.incidents import (
     BANS,
@@ -208,10 +210,10 @@ def build_memoria(
     preload = threading.Thread(target=_preload, daemon=True)
     preload.start()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        archive: Future[Bitacoras] | None = None
+        archive: Future[ArchivedLogs] | None = None
         if request.bitacoras:
             archive = pool.submit(
-                write_bitacoras, [*request.access_logs, *request.host_logs], out / "bitacoras.tar"
+                archive_logs, [*request.access_logs, *request.host_logs], out / "bitacoras.tar"
             )
         logs = AccessLogs(work, election.timezone)
         try:
@@ -228,6 +230,9 @@ def build_memoria(
         finally:
             logs.close()
             shutil.rmtree(work, ignore_errors=True)
+        archived = archive.result() if archive is not None else None
+        # The archive's own sum is taken on the core that the charts and the PDF leave free.
+        sealed = pool.submit(seal_archive, out / "bitacoras.tar") if archived else None
         host = HostLogs()
         host_files: list[tuple[str, int]] = []
         for path in request.host_logs:
@@ -237,42 +242,44 @@ def build_memoria(
         if request.incident_csv is not None:
             read_incident_csv(request.incident_csv, host, request.difusor)
         preload.join()
-        # The charts need only the figures: drawn while the bitácoras may still be written.
-        charts = _charts(figures, election)
-        bitacoras = archive.result() if archive is not None else None
-    problems = [e.message() for r in readings for e in r.examples]
-    problems += [u.message() for u in host.unreadable]
-    skipped = sum(r.bad for r in readings) + len(host.unreadable)
-    events = [e for e in host.events if in_days(e.time, days, tz)]
-    outages: list[Period] = sorted(
-        [*notice_periods(host.activations, tz), *silent],
-        key=lambda p: p.start.replace(tzinfo=None),
-    )
-    local = [p.model_copy(update={"start": p.start.replace(tzinfo=None),
-                                  "end": p.end.replace(tzinfo=None) if p.end else None})
-             for p in outages]  # fmt: skip
-    html = _environment().get_template("memoria.html.j2").render(
-        election=election, difusor_name=request.difusor_name, figures=figures,
-        generated_at=datetime.now(tz).strftime("%d/%m/%Y %H:%M"), readings=readings,
-        host_files=host_files, skipped=skipped, problems=problems,
-        charts=charts,
-        metric_names=METRIC_NAMES, class_names=CLASS_NAMES, iec_names=IEC_NAMES,
-        visit_gap=VISIT_GAP_MINUTES, outages=local,
-        bans=[e for e in events if e.source in BANS],
-        power=[e for e in events if e.source in POWER],
-        storage=[e for e in events if e.source in STORAGE],
-        failover=[e for e in events if e.source in FAILOVER],
-        detections=[d for d in host.detections if in_days(d.time, days, tz)],
-        iec=[e for e in host.iec if in_days(e.at, days, tz)],
-        bitacoras=bitacoras, comments=request.comments,
-    )  # fmt: skip
-    html_path = out / "memoria.html"
-    html_path.write_text(html, encoding="utf-8")
-    outputs = [html_path]
-    if request.pdf:
-        progress("rendering the PDF")
-        outputs.append(out / "memoria.pdf")
-        write_pdf(html, outputs[-1])
+        problems = [e.message() for r in readings for e in r.examples]
+        problems += [u.message() for u in host.unreadable]
+        skipped = sum(r.bad for r in readings) + len(host.unreadable)
+        events = [e for e in host.events if in_days(e.time, days, tz)]
+        outages: list[Period] = sorted(
+            [*notice_periods(host.activations, tz), *silent],
+            key=lambda p: p.start.replace(tzinfo=None),
+        )
+        local = [p.model_copy(update={"start": p.start.replace(tzinfo=None),
+                                      "end": p.end.replace(tzinfo=None) if p.end else None})
+                 for p in outages]  # fmt: skip
+        html = _environment().get_template("memoria.html.j2").render(
+            election=election, difusor_name=request.difusor_name, figures=figures,
+            generated_at=datetime.now(tz).strftime("%d/%m/%Y %H:%M"), readings=readings,
+            host_files=host_files, skipped=skipped, problems=problems,
+            charts=_charts(figures, election),
+            metric_names=METRIC_NAMES, class_names=CLASS_NAMES, iec_names=IEC_NAMES,
+            visit_gap=VISIT_GAP_MINUTES, outages=local,
+            bans=[e for e in events if e.source in BANS],
+            power=[e for e in events if e.source in POWER],
+            storage=[e for e in events if e.source in STORAGE],
+            failover=[e for e in events if e.source in FAILOVER],
+            detections=[d for d in host.detections if in_days(d.time, days, tz)],
+            iec=[e for e in host.iec if in_days(e.at, days, tz)],
+            bitacoras=archived, comments=request.comments,
+        )  # fmt: skip
+        html_path = out / "memoria.html"
+        html_path.write_text(html, encoding="utf-8")
+        outputs = [html_path]
+        if request.pdf:
+            progress("rendering the PDF")
+            outputs.append(out / "memoria.pdf")
+            write_pdf(html, outputs[-1])
+        bitacoras = (
+            Bitacoras(**archived.model_dump(), sha256=sealed.result())
+            if archived is not None and sealed is not None
+            else None
+        )
     figures_path = out / "cifras.json"
     figures_path.write_text(
         json.dumps(
