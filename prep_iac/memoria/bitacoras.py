@@ -99,15 +99,18 @@ def _copy(path: Path, source: int, target: int, size: int, at: int) -> None:
         done += copied
 
 
-def _sha256(fd: int, start: int, size: int) -> str:
+def _sha256(archive: Path, fd: int, start: int, size: int) -> str:
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     done = 0
     while done < size:
-        got = os.preadv(fd, [view[: min(CHUNK, size - done)]], start + done)
+        try:
+            got = os.preadv(fd, [view[: min(CHUNK, size - done)]], start + done)
+        except OSError as exc:
+            raise BitacorasError(f"{archive}: {exc.strerror} while its sums were taken") from exc
         if got == 0:
-            raise BitacorasError(f"the archive ended at byte {start + done:,} while it was read")
+            raise BitacorasError(f"{archive}: it ended at byte {start + done:,} while it was read")
         digest.update(view[:got])
         done += got
     return digest.hexdigest()
@@ -130,6 +133,7 @@ def archive_logs(paths: Sequence[Path], archive: Path) -> ArchivedLogs:
 
 def _fill(paths: Sequence[Path], archive: Path, target: int) -> list[ArchivedFile]:
     files: list[ArchivedFile] = []
+    latest = 0.0  # the newest log's time, for SHA256SUMS
     at = 0
     for path, name in zip(paths, _member_names(paths), strict=True):
         try:
@@ -139,6 +143,7 @@ def _fill(paths: Sequence[Path], archive: Path, target: int) -> list[ArchivedFil
         try:
             status = os.fstat(source)
             size = status.st_size
+            latest = max(latest, status.st_mtime)
             header = _header(name, size, status.st_mtime, stat.S_IMODE(status.st_mode))
             at += _write(archive, target, header, at)
             try:
@@ -147,11 +152,10 @@ def _fill(paths: Sequence[Path], archive: Path, target: int) -> list[ArchivedFil
                 raise BitacorasError(f"{archive}: {exc.strerror} while archiving {path}") from exc
         finally:
             os.close(source)
-        files.append(ArchivedFile(name=name, size=size, sha256=_sha256(target, at, size)))
+        files.append(ArchivedFile(name=name, size=size, sha256=_sha256(archive, target, at, size)))
         at += size
         at += _write(archive, target, _padding(size), at)
     sums = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
-    latest = max((0.0, *(p.stat().st_mtime for p in paths)))
     at += _write(archive, target, _header("SHA256SUMS", len(sums), latest, 0o644) + sums
                  + _padding(len(sums)) + b"\0" * 2 * BLOCK, at)  # fmt: skip
     at += _write(archive, target, b"\0" * (-at % RECORD), at)
@@ -172,7 +176,7 @@ def _write(archive: Path, target: int, data: bytes, at: int) -> int:
 def seal_archive(archive: Path) -> str:
     """The archive's SHA-256, also written beside it as ``<archive>.sha256``."""
     with archive.open("rb", buffering=0) as handle:
-        total = _sha256(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+        total = _sha256(archive, handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
     archive.with_name(archive.name + ".sha256").write_text(f"{total}  {archive.name}\n")
     return total
 
